@@ -1,0 +1,1 @@
+"""The protocol as data: StudyDefinition, StudyVersion, loaders, amendments and the rule language."""

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: timing, scratch databases, and the one output line format."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+Emit = Callable[[str], object]
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def line(name: str, value: float, unit: str, baseline: float | None = None, baseline_name: str = "") -> str:
+    """`name: value unit (ratio× baseline)`; for rates a ratio above 1 is better than the baseline."""
+    text = f"{name}: {value:,.0f} {unit}" if value >= 100 else f"{name}: {value:,.2f} {unit}"
+    if baseline:
+        text += f" ({value / baseline:.2f}× {baseline_name})"
+    return text
+
+
+@contextmanager
+def scratch_sqlite(directory: Path) -> Iterator[str]:
+    path = directory / f"bench-{uuid.uuid4().hex[:8]}.db"
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def scratch_postgres(server_url: str) -> Iterator[str]:
+    """A database created for one benchmark run and dropped after it, on the given server."""
+    admin = server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"trialstack_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

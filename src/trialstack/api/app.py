@@ -1,0 +1,23 @@
+"""The ASGI application: routers mounted on one FastAPI app built around a Platform."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+import trialstack
+from trialstack.bootstrap import Platform
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json")
+    app.state.platform = platform
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        """Report liveness and whether the database answers."""
+        with platform.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "database": platform.engine.dialect.name, "version": trialstack.__version__}
+
+    return app

@@ -1,0 +1,57 @@
+"""The composition root: the only module that knows every context. It wires store, projections and reactors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from trialstack.clock import Clock, SystemClock
+from trialstack.ledger.database import make_engine
+from trialstack.ledger.envelope import Actor
+from trialstack.ledger.migrate import upgrade
+from trialstack.ledger.projections import ensure_projections
+from trialstack.ledger.readmodel import StreamIndex
+from trialstack.ledger.uow import UnitOfWork
+from trialstack.ledger.wiring import LedgerWiring
+from trialstack.settings import Settings
+
+
+def build_wiring() -> LedgerWiring:
+    """Every context's projections and policy reactors, in the order they run inside a unit of work."""
+    wiring = LedgerWiring()
+    wiring.add_projection(StreamIndex())
+    return wiring
+
+
+@dataclass
+class Platform:
+    """A running TrialStack: settings, the database engine, the wiring and the clock."""
+
+    settings: Settings
+    engine: Engine
+    wiring: LedgerWiring
+    clock: Clock = field(default_factory=SystemClock)
+
+    def unit_of_work(self, actor: Actor, correlation_id: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.wiring, self.clock, actor, correlation_id)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    migrate: bool = False,
+) -> Platform:
+    """Open the store named by the settings (or `database_url`); with `migrate`, create or upgrade the schema."""
+    settings = settings or Settings.from_env(database_url)
+    engine = make_engine(settings.database_url)
+    wiring = build_wiring()
+    if migrate:
+        upgrade(engine)
+        ensure_projections(engine, wiring)
+    return Platform(settings=settings, engine=engine, wiring=wiring, clock=clock or SystemClock())

@@ -1,0 +1,1 @@
+"""The `trialstack` command line (Typer), one sub-app per context."""

@@ -1,0 +1,67 @@
+"""Entry point of the `trialstack` command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialstack.cli import ledger
+from trialstack.cli.common import DbOption, clear_errors, console
+from trialstack.errors import TrialStackError
+
+app = typer.Typer(name="trialstack", help="TrialStack: clinical trial data on one verifiable ledger.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+app.command("init")(ledger.init_command)
+app.command("verify")(ledger.verify_command)
+app.command("rebuild")(ledger.rebuild_command)
+
+
+@app.command("serve")
+@clear_errors
+def serve_command(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the API and web app with uvicorn (127.0.0.1:8000 by default)."""
+    import uvicorn
+
+    from trialstack.api.app import create_app
+    from trialstack.bootstrap import bootstrap
+
+    platform = bootstrap(database_url=db, migrate=True)
+    console.print(f"serving on http://{host}:{port}", highlight=False)
+    uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
+
+
+@bench_app.command("ledger")
+@clear_errors
+def bench_ledger_command(
+    events: Annotated[int, typer.Option(help="Events per figure.")] = 50_000,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL (a scratch database is created and dropped).")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """Append, verify and rebuild throughput on SQLite and PostgreSQL against raw baselines."""
+    run = load_benchmark("ledger_bench").run
+    run(events=events, postgres_server=postgres, emit=console.print)
+
+
+def load_benchmark(name: str) -> Any:
+    """Import `benchmarks/<name>.py` from the source checkout (benchmarks are not part of the installed package)."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "benchmarks" / f"{name}.py").exists():
+        raise TrialStackError(f"benchmarks/{name}.py not found beside {root}: run from a source checkout")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def main() -> None:
+    app()

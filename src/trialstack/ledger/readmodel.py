@@ -1,0 +1,73 @@
+"""The ledger's own read model: one row per stream (aggregate) with its current version and last event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select
+
+from trialstack.ledger.envelope import RecordedEvent
+from trialstack.ledger.wiring import ALL_EVENTS
+
+readmodel_metadata = MetaData()
+
+stream_index = Table(
+    "rm_stream_index",
+    readmodel_metadata,
+    Column("stream_type", String(64), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("study_id", String(64), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("last_event_type", String(100), nullable=False),
+    Column("last_study_seq", BigInteger, nullable=False),
+)
+
+
+class StreamIndex:
+    """Which streams exist, at which version; used by listings and by `rebuild` benchmarks."""
+
+    name = "ledger.stream_index"
+    tables = (stream_index,)
+    event_types = ALL_EVENTS
+
+    def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        latest: dict[tuple[str, str], RecordedEvent] = {}
+        for event in events:
+            latest[(event.stream_type, event.stream_id)] = event
+        keys = list(latest)
+        existing = set()
+        for chunk_start in range(0, len(keys), 500):
+            chunk = keys[chunk_start : chunk_start + 500]
+            ids = [k[1] for k in chunk]
+            existing |= {
+                (str(r[0]), str(r[1]))
+                for r in connection.execute(
+                    select(stream_index.c.stream_type, stream_index.c.stream_id).where(
+                        stream_index.c.stream_id.in_(ids)
+                    )
+                )
+            }
+        inserts = []
+        for key, event in latest.items():
+            values = {
+                "version": event.stream_version,
+                "last_event_type": event.event_type,
+                "last_study_seq": event.study_seq,
+            }
+            if key in existing:
+                connection.execute(
+                    stream_index.update()
+                    .where(stream_index.c.stream_type == key[0], stream_index.c.stream_id == key[1])
+                    .values(**values)
+                )
+            else:
+                inserts.append({"stream_type": key[0], "stream_id": key[1], "study_id": event.study_id, **values})
+        if inserts:
+            connection.execute(stream_index.insert(), inserts)
+
+
+def list_streams(connection: Connection, study_id: str, stream_type: str | None = None) -> list[dict[str, object]]:
+    statement = select(stream_index).where(stream_index.c.study_id == study_id)
+    if stream_type is not None:
+        statement = statement.where(stream_index.c.stream_type == stream_type)
+    return [dict(r._mapping) for r in connection.execute(statement.order_by(stream_index.c.stream_id))]

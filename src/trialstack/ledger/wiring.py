@@ -1,0 +1,57 @@
+"""What runs inside a unit of work besides the append: projections and policy reactors (set in bootstrap.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import Connection, Table
+
+from trialstack.ledger.envelope import RecordedEvent
+
+if TYPE_CHECKING:
+    from trialstack.ledger.uow import UnitOfWork
+
+
+class Projection(Protocol):
+    """A read model: tables it owns, the event types it reads, and how it folds a batch of them in.
+
+    Projections are disposable: `rebuild` drops their tables and replays the ledger, so `apply` must depend on
+    nothing but the events (no clock, no randomness, no other projection's tables).
+    """
+
+    name: str
+    tables: Sequence[Table]
+    event_types: frozenset[str]
+
+    def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+ALL_EVENTS = frozenset({"*"})
+"""Declare `event_types = ALL_EVENTS` for a projection that reads every event."""
+
+
+def relevant_events(projection: Projection, events: Sequence[RecordedEvent]) -> Sequence[RecordedEvent]:
+    if "*" in projection.event_types:
+        return events
+    return [e for e in events if e.event_type in projection.event_types]
+
+
+Reactor = Callable[[RecordedEvent, "UnitOfWork"], None]
+"""A policy: reads a new event and may append more in the same transaction (their causation is that event)."""
+
+
+@dataclass
+class LedgerWiring:
+    projections: list[Projection] = field(default_factory=list)
+    reactors: dict[str, list[Reactor]] = field(default_factory=dict)
+
+    def add_projection(self, projection: Projection) -> None:
+        if any(p.name == projection.name for p in self.projections):
+            raise ValueError(f"projection {projection.name!r} is registered twice")
+        self.projections.append(projection)
+
+    def add_reactor(self, event_types: Sequence[str], reactor: Reactor) -> None:
+        for event_type in event_types:
+            self.reactors.setdefault(event_type, []).append(reactor)

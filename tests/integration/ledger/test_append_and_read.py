@@ -1,0 +1,130 @@
+"""Appending to the ledger and reading it back, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from trialstack.bootstrap import Platform
+from trialstack.ledger import Actor, ConcurrencyConflict, NewEvent, NonCanonicalPayload, store
+from trialstack.ledger.chain import GENESIS_HASH, chain_hash, envelope_bytes
+from trialstack.ledger.readmodel import list_streams
+from trialstack.ledger.schema import ledger_event, outbox
+from trialstack.ledger.verify import verify
+
+COORDINATOR = Actor(id="user:alice", role="study_coordinator")
+
+
+def entered(item: str, value: Any, **kwargs: Any) -> NewEvent:
+    return NewEvent(event_type="ItemValueEntered", payload={"item": item, "value": value}, **kwargs)
+
+
+def append(platform: Platform, stream: str, events: list[NewEvent], expected: int | None, study: str = "S1") -> None:
+    with platform.unit_of_work(COORDINATOR) as uow:
+        uow.append(study, "subject", stream, events, expected_version=expected)
+        uow.commit()
+
+
+def test_appends_number_each_study_contiguously_and_chain_the_hashes(platform: Platform) -> None:
+    append(platform, "S1/0101-001", [entered("SBP", "120"), entered("DBP", "80")], expected=0)
+    append(platform, "S1/0101-002", [entered("SBP", "130")], expected=0)
+    append(platform, "S2/0201-001", [entered("SBP", "140")], expected=0, study="S2")
+    with platform.engine.connect() as connection:
+        s1 = list(store.iter_study(connection, "S1"))
+        s2 = store.read_study(connection, "S2")
+        report = verify(connection)
+    assert [e.study_seq for e in s1] == [1, 2, 3]
+    assert [e.stream_version for e in s1] == [1, 2, 1]
+    assert [e.study_seq for e in s2] == [1]
+    assert s1[0].prev_hash == GENESIS_HASH and s1[1].prev_hash == s1[0].hash and s1[2].prev_hash == s1[1].hash
+    assert s2[0].prev_hash == GENESIS_HASH
+    assert report.ok and report.events == 4 and report.studies == 2
+    first = s1[0]
+    assert first.payload == {"item": "SBP", "value": "120"}
+    assert first.actor_id == "user:alice" and first.actor_role == "study_coordinator"
+    assert first.recorded_at == "2026-01-05T09:00:00.000000Z"
+
+
+def test_the_stored_hash_is_sha256_of_prev_hash_and_the_canonical_envelope(platform: Platform) -> None:
+    append(platform, "S1/0101-001", [entered("SBP", "120", reason=None)], expected=0)
+    with platform.engine.connect() as connection:
+        (event,) = store.read_stream(connection, "subject", "S1/0101-001")
+    envelope = envelope_bytes(
+        **{
+            name: getattr(event, name)
+            for name in (
+                "study_id study_seq stream_type stream_id stream_version event_type schema_version payload_json "
+                "actor_id actor_role on_behalf_of reason occurred_at recorded_at source external_id "
+                "correlation_id causation_id prev_hash"
+            ).split()
+        }
+    )
+    assert envelope.startswith(b'{"actor_id":"user:alice","actor_role":"study_coordinator","causation_id":null')
+    assert b'"payload":{"item":"SBP","value":"120"}' in envelope
+    assert event.hash == chain_hash(GENESIS_HASH, envelope)
+
+
+def test_a_wrong_expected_version_is_a_conflict_and_writes_nothing(platform: Platform) -> None:
+    append(platform, "S1/0101-001", [entered("SBP", "120")], expected=0)
+    with pytest.raises(ConcurrencyConflict) as caught:
+        append(platform, "S1/0101-001", [entered("SBP", "125")], expected=0)
+    assert caught.value.expected == 0 and caught.value.actual == 1
+    with platform.engine.connect() as connection:
+        assert store.count_events(connection) == 1
+
+
+def test_a_repeated_inbound_message_is_a_no_op(platform: Platform) -> None:
+    lab = NewEvent(
+        event_type="LabResultReceived", payload={"test": "K", "value": "4.1"}, source="lab", external_id="M1"
+    )
+    append(platform, "S1/lab", [lab], expected=None)
+    append(platform, "S1/lab", [lab], expected=None)
+    with platform.unit_of_work(COORDINATOR) as uow:
+        (returned,) = uow.append("S1", "subject", "S1/lab", [lab], expected_version=None)
+        uow.commit()
+    assert returned.study_seq == 1
+    with platform.engine.connect() as connection:
+        assert store.count_events(connection) == 1
+
+
+def test_a_non_canonical_payload_is_refused_and_nothing_is_written(platform: Platform) -> None:
+    with pytest.raises(NonCanonicalPayload):
+        append(platform, "S1/0101-001", [entered("SBP", "120"), entered("WEIGHT", float("nan"))], expected=0)
+    with platform.engine.connect() as connection:
+        assert store.count_events(connection) == 0
+        assert connection.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+
+
+def test_an_exception_after_append_leaves_no_event_projection_or_outbox_row(platform: Platform) -> None:
+    with pytest.raises(RuntimeError), platform.unit_of_work(COORDINATOR) as uow:
+        uow.append("S1", "subject", "S1/0101-001", [entered("SBP", "120")], expected_version=0)
+        raise RuntimeError("handler failed after the append")
+    with platform.engine.connect() as connection:
+        assert store.count_events(connection) == 0
+        assert list_streams(connection, "S1") == []
+        assert connection.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+        assert store.study_ids(connection) == []
+
+
+def test_commit_writes_projection_and_outbox_rows_in_the_same_transaction(platform: Platform) -> None:
+    append(platform, "S1/0101-001", [entered("SBP", "120"), entered("DBP", "80")], expected=0)
+    with platform.engine.connect() as connection:
+        (stream,) = list_streams(connection, "S1")
+        subjects = [r[0] for r in connection.execute(select(outbox.c.subject).order_by(outbox.c.id))]
+    assert stream["version"] == 2 and stream["last_event_type"] == "ItemValueEntered"
+    assert subjects == ["trialstack.S1.unknown.ItemValueEntered"] * 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE ledger_event SET reason = 'tampered'", "DELETE FROM ledger_event"],
+)
+def test_the_database_itself_refuses_update_and_delete(platform: Platform, statement: str) -> None:
+    append(platform, "S1/0101-001", [entered("SBP", "120")], expected=0)
+    with pytest.raises(Exception, match="append-only") as caught, platform.engine.begin() as connection:
+        connection.execute(text(statement))
+    assert "append-only" in str(caught.value)
+    with platform.engine.connect() as connection:
+        assert connection.execute(select(ledger_event.c.reason)).scalar_one() is None

@@ -83,7 +83,9 @@ def prepare_raw_table(engine: Engine) -> str:
             connection.execute(text("CREATE TABLE bench_raw (LIKE ledger_event INCLUDING ALL)"))
         else:
             ddl = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ledger_event'")).scalar_one()
-            connection.execute(text(ddl.replace("ledger_event", "bench_raw", 1).replace("CONSTRAINT uq_", "CONSTRAINT bq_")))
+            connection.execute(
+                text(ddl.replace("ledger_event", "bench_raw", 1).replace("CONSTRAINT uq_", "CONSTRAINT bq_"))
+            )
     columns = [c for c in LEDGER_COLUMNS if c != "id"]
     marker = "%s" if engine.dialect.name == "postgresql" else "?"
     return f"INSERT INTO bench_raw ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
@@ -121,14 +123,24 @@ def hash_in_memory(envelopes: list[tuple[str, bytes]]) -> None:
 def bench_backend(label: str, scratch: AbstractContextManager[str], events: int, emit: Emit) -> None:
     singles = max(200, events // 25)
     with scratch as url:
-        platform = bootstrap(Settings(database_url=url), clock=FixedClock(datetime(2026, 1, 5, tzinfo=UTC)), migrate=True)
+        platform = bootstrap(
+            Settings(database_url=url), clock=FixedClock(datetime(2026, 1, 5, tzinfo=UTC)), migrate=True
+        )
         batch = sample_events(events)
         append_seconds = timed(lambda: append_batched(platform, batch, "BENCH"))
         rows = raw_rows(platform.engine, "BENCH")
         statement = prepare_raw_table(platform.engine)
         raw_seconds = timed(lambda: raw_insert_batched(platform.engine, statement, rows))
         emit(line(f"{label} raw insert batched", rate(events, raw_seconds), "rows/s"))
-        emit(line(f"{label} append batched", rate(events, append_seconds), "events/s", rate(events, raw_seconds), "raw batched"))
+        emit(
+            line(
+                f"{label} append batched",
+                rate(events, append_seconds),
+                "events/s",
+                rate(events, raw_seconds),
+                "raw batched",
+            )
+        )
 
         single_seconds = timed(lambda: append_one_per_transaction(platform, batch[:singles], "BENCH1"))
         raw_single_seconds = timed(lambda: raw_insert_one_per_transaction(platform.engine, statement, rows[:singles]))

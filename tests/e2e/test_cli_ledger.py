@@ -45,5 +45,9 @@ def test_rebuild_prints_identical_checksums(database_url: str) -> None:
     assert runner.invoke(app, ["init", "--db", database_url]).exit_code == 0
     result = runner.invoke(app, ["rebuild", "--db", database_url])
     assert result.exit_code == 0, result.output
-    lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in result.output.splitlines() if ":" in line}
+    lines = {
+        line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+        for line in result.output.splitlines()
+        if ":" in line
+    }
     assert lines["checksum before"] == lines["checksum after"]

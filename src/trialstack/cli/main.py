@@ -13,7 +13,9 @@ from trialstack.cli import ledger
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.errors import TrialStackError
 
-app = typer.Typer(name="trialstack", help="TrialStack: clinical trial data on one verifiable ledger.", no_args_is_help=True)
+app = typer.Typer(
+    name="trialstack", help="TrialStack: clinical trial data on one verifiable ledger.", no_args_is_help=True
+)
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 

@@ -20,21 +20,15 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _OPTIONS = orjson.OPT_SORT_KEYS
 
 
+_SCALARS = (str, bool, int, type(None))
+
+
 def _check(value: Any, path: str) -> bool:
-    """Refuse what JCS cannot represent exactly; return True when an object key is non-ASCII."""
+    """Refuse what JCS cannot represent exactly; return True when an object key is non-ASCII.
+
+    Scalars inside containers are checked inline (no call per leaf): payloads are checked on every append.
+    """
     kind = type(value)
-    if kind is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise NonCanonicalPayload(f"{path}: lone surrogate in string") from None
-        return False
-    if kind is bool or value is None:
-        return False
-    if kind is int:
-        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return False
-        raise NonCanonicalPayload(f"{path}: integer {value} is outside ±2^53; send it as a string")
     if kind is dict:
         non_ascii = False
         for key, item in value.items():
@@ -42,16 +36,36 @@ def _check(value: Any, path: str) -> bool:
                 raise NonCanonicalPayload(f"{path}: object key {key!r} is not a string")
             if not key.isascii():
                 non_ascii = True
-            non_ascii = _check(item, f"{path}/{key}") or non_ascii
+            item_kind = type(item)
+            if item_kind is str:
+                if not item.isascii():
+                    _check_text(item, f"{path}/{key}")
+            elif item_kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue
+            elif item_kind is not bool and item is not None and _check(item, f"{path}/{key}"):
+                non_ascii = True
         return non_ascii
     if kind is list or kind is tuple:
-        non_ascii = False
-        for index, item in enumerate(value):
-            non_ascii = _check(item, f"{path}/{index}") or non_ascii
-        return non_ascii
+        return any([_check(item, f"{path}/{index}") for index, item in enumerate(value)])
+    if kind is str:
+        _check_text(value, path)
+        return False
+    if kind is bool or value is None:
+        return False
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return False
+        raise NonCanonicalPayload(f"{path}: integer {value} is outside ±2^53; send it as a string")
     if kind is float:
         raise NonCanonicalPayload(f"{path}: binary float {value!r}; send decimals as strings")
     raise NonCanonicalPayload(f"{path}: {kind.__name__} is not a JSON value")
+
+
+def _check_text(value: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NonCanonicalPayload(f"{path}: lone surrogate in string") from None
 
 
 def canonical_payload(payload: Mapping[str, Any]) -> str:
@@ -60,12 +74,12 @@ def canonical_payload(payload: Mapping[str, Any]) -> str:
         payload = dict(payload)
     non_ascii_keys = _check(payload, "payload")
     if non_ascii_keys:
-        return rfc8785.dumps(payload).decode("utf-8")  # type: ignore[no-any-return]
+        return rfc8785.dumps(payload).decode("utf-8")
     return orjson.dumps(payload, option=_OPTIONS).decode("utf-8")
 
 
 def canonical_bytes(value: Any) -> bytes:
     """JCS bytes of any value in the supported subset (used for content hashes outside the ledger too)."""
     if _check(value, "value"):
-        return rfc8785.dumps(value)  # type: ignore[no-any-return]
+        return rfc8785.dumps(value)
     return orjson.dumps(value, option=_OPTIONS)

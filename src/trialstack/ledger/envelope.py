@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,9 +34,12 @@ class NewEvent:
     external_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """One row of `ledger_event`, exactly as stored (timestamps in the ledger's UTC text form)."""
+class RecordedEvent(NamedTuple):
+    """One row of `ledger_event`, exactly as stored (timestamps in the ledger's UTC text form).
+
+    A NamedTuple rather than a dataclass: it is immutable and builds straight from a driver row, which keeps
+    replay and verification cheap.
+    """
 
     id: int | None
     study_id: str
@@ -59,7 +62,6 @@ class RecordedEvent:
     causation_id: str | None
     prev_hash: str
     hash: str
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -85,19 +85,13 @@ study_head = Table(
     Column("last_hash", String(64), nullable=False),
 )
 
-outbox = Table(
-    "outbox",
+relay_position = Table(
+    "relay_position",
     ledger_metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("study_id", String(64), nullable=False),
-    Column("study_seq", BigInteger, nullable=False),
-    Column("subject", String(300), nullable=False),
-    Column("created_at", UtcTimestamp, nullable=False),
-    Column("published_at", UtcTimestamp),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
+    Column("subscriber", String(100), primary_key=True),
+    Column("study_id", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
 )
-Index("ix_outbox_unpublished", outbox.c.published_at, outbox.c.id)
 
 projection_state = Table(
     "projection_state",

@@ -14,6 +14,33 @@ from trialstack.ledger.schema import ledger_event, study_head
 
 _COLUMNS = list(ledger_event.c)
 PAGE_SIZE = 5_000
+COPY_THRESHOLD = 64
+_INSERT_COLUMNS = [c.name for c in ledger_event.c if c.name != "id"]
+
+
+def _column_sql(dialect: str) -> str:
+    """All ledger columns in table order; PostgreSQL formats its timestamptz columns as the ledger's UTC text."""
+    if dialect != "postgresql":
+        return ", ".join(c.name for c in ledger_event.c)
+    utc_text = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    return ", ".join(
+        utc_text.format(c.name) if c.name in ("occurred_at", "recorded_at") else c.name for c in ledger_event.c
+    )
+
+
+def _marker(connection: Connection) -> str:
+    return "%s" if connection.dialect.name == "postgresql" else "?"
+
+
+def select_events_sql(connection: Connection, where: str, order: str, limit: bool = False) -> str:
+    """A driver-level SELECT of whole ledger rows: the hot read paths skip SQLAlchemy's row processing.
+
+    `where` and `order` are fixed SQL fragments written in this package with `{p}` for each parameter marker.
+    """
+    sql = f"SELECT {_column_sql(connection.dialect.name)} FROM ledger_event WHERE {where} ORDER BY {order}"
+    if limit:
+        sql += " LIMIT {p}"
+    return sql.format(p=_marker(connection))
 
 
 def to_event(row: Sequence[Any]) -> RecordedEvent:
@@ -34,18 +61,14 @@ def lock_study_head(connection: Connection, study_id: str) -> tuple[int, str]:
         .on_conflict_do_nothing(index_elements=["study_id"])
     )
     row = connection.execute(
-        select(study_head.c.last_seq, study_head.c.last_hash)
-        .where(study_head.c.study_id == study_id)
-        .with_for_update()
+        select(study_head.c.last_seq, study_head.c.last_hash).where(study_head.c.study_id == study_id).with_for_update()
     ).one()
     return int(row[0]), str(row[1])
 
 
 def write_study_head(connection: Connection, study_id: str, last_seq: int, last_hash: str) -> None:
     connection.execute(
-        study_head.update()
-        .where(study_head.c.study_id == study_id)
-        .values(last_seq=last_seq, last_hash=last_hash)
+        study_head.update().where(study_head.c.study_id == study_id).values(last_seq=last_seq, last_hash=last_hash)
     )
 
 
@@ -65,38 +88,42 @@ def find_by_external_id(connection: Connection, source: str, external_id: str) -
     return to_event(row) if row is not None else None
 
 
-def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(ledger_event.insert(), rows)
+def insert_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples in table order without `id` (a driver-level executemany: the hot write path)."""
+    if len(rows) >= COPY_THRESHOLD and connection.dialect.name == "postgresql":
+        _copy_events(connection, rows)
+    elif rows:
+        markers = ", ".join([_marker(connection)] * len(_INSERT_COLUMNS))
+        connection.exec_driver_sql(f"INSERT INTO ledger_event ({', '.join(_INSERT_COLUMNS)}) VALUES ({markers})", rows)
+
+
+def _copy_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """COPY is PostgreSQL's bulk path; it runs on the same connection, inside the same transaction."""
+    driver_connection: Any = connection.connection.driver_connection
+    with (
+        driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY ledger_event ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def read_stream(
     connection: Connection, stream_type: str, stream_id: str, after_version: int = 0
 ) -> list[RecordedEvent]:
     """Every event of one stream (an aggregate), in version order."""
-    rows = connection.execute(
-        select(*_COLUMNS)
-        .where(
-            ledger_event.c.stream_type == stream_type,
-            ledger_event.c.stream_id == stream_id,
-            ledger_event.c.stream_version > after_version,
-        )
-        .order_by(ledger_event.c.stream_version)
+    sql = select_events_sql(
+        connection, "stream_type = {p} AND stream_id = {p} AND stream_version > {p}", "stream_version"
     )
-    return [to_event(row) for row in rows]
+    return [to_event(row) for row in connection.exec_driver_sql(sql, (stream_type, stream_id, after_version))]
 
 
 def read_study(
     connection: Connection, study_id: str, after_seq: int = 0, limit: int = PAGE_SIZE
 ) -> list[RecordedEvent]:
     """One page of a study's events after `after_seq`, in study order."""
-    rows = connection.execute(
-        select(*_COLUMNS)
-        .where(ledger_event.c.study_id == study_id, ledger_event.c.study_seq > after_seq)
-        .order_by(ledger_event.c.study_seq)
-        .limit(limit)
-    )
-    return [to_event(row) for row in rows]
+    sql = select_events_sql(connection, "study_id = {p} AND study_seq > {p}", "study_seq", limit=True)
+    return [to_event(row) for row in connection.exec_driver_sql(sql, (study_id, after_seq, limit))]
 
 
 def iter_study(connection: Connection, study_id: str, page_size: int = PAGE_SIZE) -> Iterator[RecordedEvent]:
@@ -108,13 +135,9 @@ def iter_study(connection: Connection, study_id: str, page_size: int = PAGE_SIZE
 
 def iter_all(connection: Connection, after_id: int = 0, page_size: int = PAGE_SIZE) -> Iterator[list[RecordedEvent]]:
     """Every event of every study in commit order (by row id), page by page (keyset paging, flat memory)."""
+    sql = select_events_sql(connection, "id > {p}", "id", limit=True)
     while True:
-        page = [
-            to_event(row)
-            for row in connection.execute(
-                select(*_COLUMNS).where(ledger_event.c.id > after_id).order_by(ledger_event.c.id).limit(page_size)
-            )
-        ]
+        page = [to_event(row) for row in connection.exec_driver_sql(sql, (after_id, page_size))]
         if not page:
             return
         yield page

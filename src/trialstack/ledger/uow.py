@@ -1,4 +1,7 @@
-"""The unit of work: one database transaction for append + reactors + projections + outbox (DESIGN.md §1)."""
+"""The unit of work: one database transaction for append + reactors + projections (DESIGN.md §1).
+
+The outbox is the ledger itself (see outbox.py), so committing the events is committing the outbox.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -17,7 +19,6 @@ from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.envelope import Actor, NewEvent, RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict, LedgerError
-from trialstack.ledger.outbox import write_outbox
 from trialstack.ledger.wiring import LedgerWiring, relevant_events
 
 MAX_REACTION_ROUNDS = 20
@@ -27,7 +28,7 @@ class UnitOfWork:
     """Open with `with UnitOfWork(...) as uow:`; `commit()` runs policies and projections then commits.
 
     Leaving the block without `commit()` (or on any exception) rolls everything back: no event, read-model row
-    or outbox row of this unit survives.
+    survives, and no relay ever sees it.
     """
 
     def __init__(
@@ -55,9 +56,7 @@ class UnitOfWork:
         self._connection.begin()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         connection = self.connection
         try:
             if not self._committed:
@@ -133,7 +132,7 @@ class UnitOfWork:
             event = self._record(new, study_id, seq, stream_type, stream_id, version, who, causation, prev, recorded_at)
             prev = event.hash
             fresh.append(event)
-        store.insert_events(connection, [_row(e) for e in fresh])
+        store.insert_events(connection, [e[1:] for e in fresh])
         self._heads[study_id] = (seq, prev)
         self._versions[(stream_type, stream_id)] = version
         self._new.extend(fresh)
@@ -155,29 +154,35 @@ class UnitOfWork:
     ) -> RecordedEvent:
         payload_json = canonical_payload(new.payload)
         occurred_at = utc_timestamp(new.occurred_at) if new.occurred_at is not None else recorded_at
-        fields: dict[str, Any] = {
-            "study_id": study_id,
-            "study_seq": seq,
-            "stream_type": stream_type,
-            "stream_id": stream_id,
-            "stream_version": version,
-            "event_type": new.event_type,
-            "schema_version": new.schema_version,
-            "payload_json": payload_json,
-            "actor_id": who.id,
-            "actor_role": who.role,
-            "on_behalf_of": who.on_behalf_of,
-            "reason": new.reason,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "source": new.source,
-            "external_id": new.external_id,
-            "correlation_id": self.correlation_id,
-            "causation_id": causation,
-            "prev_hash": prev,
-        }
-        digest = chain_hash(prev, envelope_bytes(**fields))
-        return RecordedEvent(id=None, hash=digest, **fields)
+        digest = chain_hash(
+            prev,
+            envelope_bytes(
+                study_id=study_id,
+                study_seq=seq,
+                stream_type=stream_type,
+                stream_id=stream_id,
+                stream_version=version,
+                event_type=new.event_type,
+                schema_version=new.schema_version,
+                payload_json=payload_json,
+                actor_id=who.id,
+                actor_role=who.role,
+                on_behalf_of=who.on_behalf_of,
+                reason=new.reason,
+                occurred_at=occurred_at,
+                recorded_at=recorded_at,
+                source=new.source,
+                external_id=new.external_id,
+                correlation_id=self.correlation_id,
+                causation_id=causation,
+                prev_hash=prev,
+            ),
+        )
+        return RecordedEvent(
+            None, study_id, seq, stream_type, stream_id, version, new.event_type, new.schema_version, payload_json,
+            who.id, who.role, who.on_behalf_of, new.reason, occurred_at, recorded_at, new.source, new.external_id,
+            self.correlation_id, causation, prev, digest,
+        )  # fmt: skip
 
     @contextmanager
     def _caused_by(self, event: RecordedEvent) -> Iterator[None]:
@@ -188,7 +193,7 @@ class UnitOfWork:
             self._cause = previous
 
     def commit(self) -> list[RecordedEvent]:
-        """Run projections and policy reactors until quiet, write the outbox and the study heads, commit.
+        """Run projections and policy reactors until quiet, write the study heads, commit.
 
         Returns every event this unit appended, reactions included, so a save can answer with the checks it ran.
         """
@@ -209,34 +214,8 @@ class UnitOfWork:
                 for reactor in self._wiring.reactors.get(event.event_type, ()):
                     with self._caused_by(event):
                         reactor(event, self)
-        write_outbox(connection, self._new, utc_timestamp(self._clock.now()))
         for study_id, (seq, last_hash) in self._heads.items():
             store.write_study_head(connection, study_id, seq, last_hash)
         connection.commit()
         self._committed = True
         return list(self._new)
-
-
-def _row(event: RecordedEvent) -> dict[str, Any]:
-    return {
-        "study_id": event.study_id,
-        "study_seq": event.study_seq,
-        "stream_type": event.stream_type,
-        "stream_id": event.stream_id,
-        "stream_version": event.stream_version,
-        "event_type": event.event_type,
-        "schema_version": event.schema_version,
-        "payload": event.payload_json,
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "on_behalf_of": event.on_behalf_of,
-        "reason": event.reason,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
-        "source": event.source,
-        "external_id": event.external_id,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }

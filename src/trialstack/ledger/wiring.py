@@ -21,9 +21,14 @@ class Projection(Protocol):
     nothing but the events (no clock, no randomness, no other projection's tables).
     """
 
-    name: str
-    tables: Sequence[Table]
-    event_types: frozenset[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> Sequence[Table]: ...
+
+    @property
+    def event_types(self) -> frozenset[str]: ...
 
     def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None: ...
 

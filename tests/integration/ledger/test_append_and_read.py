@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from trialstack.bootstrap import Platform
 from trialstack.ledger import Actor, ConcurrencyConflict, NewEvent, NonCanonicalPayload, store
 from trialstack.ledger.chain import GENESIS_HASH, chain_hash, envelope_bytes
+from trialstack.ledger.outbox import acknowledge, pending
 from trialstack.ledger.readmodel import list_streams
-from trialstack.ledger.schema import ledger_event, outbox
+from trialstack.ledger.schema import ledger_event
 from trialstack.ledger.verify import verify
 
 COORDINATOR = Actor(id="user:alice", role="study_coordinator")
@@ -54,11 +55,27 @@ def test_the_stored_hash_is_sha256_of_prev_hash_and_the_canonical_envelope(platf
     envelope = envelope_bytes(
         **{
             name: getattr(event, name)
-            for name in (
-                "study_id study_seq stream_type stream_id stream_version event_type schema_version payload_json "
-                "actor_id actor_role on_behalf_of reason occurred_at recorded_at source external_id "
-                "correlation_id causation_id prev_hash"
-            ).split()
+            for name in [
+                "study_id",
+                "study_seq",
+                "stream_type",
+                "stream_id",
+                "stream_version",
+                "event_type",
+                "schema_version",
+                "payload_json",
+                "actor_id",
+                "actor_role",
+                "on_behalf_of",
+                "reason",
+                "occurred_at",
+                "recorded_at",
+                "source",
+                "external_id",
+                "correlation_id",
+                "causation_id",
+                "prev_hash",
+            ]
         }
     )
     assert envelope.startswith(b'{"actor_id":"user:alice","actor_role":"study_coordinator","causation_id":null')
@@ -94,7 +111,7 @@ def test_a_non_canonical_payload_is_refused_and_nothing_is_written(platform: Pla
         append(platform, "S1/0101-001", [entered("SBP", "120"), entered("WEIGHT", float("nan"))], expected=0)
     with platform.engine.connect() as connection:
         assert store.count_events(connection) == 0
-        assert connection.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+        assert pending(connection, "nats") == []
 
 
 def test_an_exception_after_append_leaves_no_event_projection_or_outbox_row(platform: Platform) -> None:
@@ -104,17 +121,28 @@ def test_an_exception_after_append_leaves_no_event_projection_or_outbox_row(plat
     with platform.engine.connect() as connection:
         assert store.count_events(connection) == 0
         assert list_streams(connection, "S1") == []
-        assert connection.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+        assert pending(connection, "nats") == []
         assert store.study_ids(connection) == []
 
 
-def test_commit_writes_projection_and_outbox_rows_in_the_same_transaction(platform: Platform) -> None:
+def test_commit_updates_projections_and_the_relay_sees_each_event_once(platform: Platform) -> None:
     append(platform, "S1/0101-001", [entered("SBP", "120"), entered("DBP", "80")], expected=0)
-    with platform.engine.connect() as connection:
+    append(platform, "S.2/0201-001", [entered("SBP", "140")], expected=0, study="S.2")
+    with platform.engine.begin() as connection:
         (stream,) = list_streams(connection, "S1")
-        subjects = [r[0] for r in connection.execute(select(outbox.c.subject).order_by(outbox.c.id))]
+        first = pending(connection, "nats")
+        for message in first:
+            acknowledge(connection, "nats", message.event.study_id, message.event.study_seq)
+    append(platform, "S1/0101-001", [entered("PULSE", "70")], expected=2)
+    with platform.engine.connect() as connection:
+        second = pending(connection, "nats")
+        other_subscriber = pending(connection, "webhooks")
     assert stream["version"] == 2 and stream["last_event_type"] == "ItemValueEntered"
-    assert subjects == ["trialstack.S1.unknown.ItemValueEntered"] * 2
+    assert [m.subject for m in first] == ["trialstack.S1.unknown.ItemValueEntered"] * 2 + [
+        "trialstack.S_2.unknown.ItemValueEntered"
+    ]
+    assert [(m.event.study_id, m.event.study_seq) for m in second] == [("S1", 3)]
+    assert len(other_subscriber) == 4
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ def test_exactly_one_thread_wins_each_stream_version(platform: Platform) -> None
     writers = 8
     barrier = threading.Barrier(writers)
     outcomes: list[str] = []
-    threads = [threading.Thread(target=_race_for_version_one, args=(platform, barrier, outcomes, n)) for n in range(writers)]
+    threads = [
+        threading.Thread(target=_race_for_version_one, args=(platform, barrier, outcomes, n)) for n in range(writers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -48,10 +50,12 @@ def _append_many(database_url: str, worker: int, count: int) -> None:
                     with platform.unit_of_work(ACTOR) as uow:
                         stream = f"S1/{worker:02d}"
                         version = uow.stream_version("subject", stream)
-                        uow.append("S1", "subject", stream, [NewEvent("ItemValueEntered", {"n": n})],
-                                   expected_version=version)
-                        uow.append("S1", "subject", "S1/shared", [NewEvent("Touched", {"by": worker})],
-                                   expected_version=None)
+                        uow.append(
+                            "S1", "subject", stream, [NewEvent("ItemValueEntered", {"n": n})], expected_version=version
+                        )
+                        uow.append(
+                            "S1", "subject", "S1/shared", [NewEvent("Touched", {"by": worker})], expected_version=None
+                        )
                         uow.commit()
                     break
                 except ConcurrencyConflict:
@@ -84,8 +88,9 @@ def test_threads_on_different_studies_append_in_parallel_without_interference(pl
     def write(study: str) -> None:
         for n in range(20):
             with platform.unit_of_work(ACTOR) as uow:
-                uow.append(study, "subject", f"{study}/001", [NewEvent("ItemValueEntered", {"n": n})],
-                           expected_version=n)
+                uow.append(
+                    study, "subject", f"{study}/001", [NewEvent("ItemValueEntered", {"n": n})], expected_version=n
+                )
                 uow.commit()
 
     threads = [threading.Thread(target=write, args=(f"S{k}",)) for k in range(4)]

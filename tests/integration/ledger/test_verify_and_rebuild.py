@@ -85,8 +85,13 @@ def test_reactors_append_in_the_same_transaction_with_the_trigger_as_cause(platf
 
     platform.wiring.add_reactor(["ItemValueEntered"], open_query_on_high_sbp)
     with platform.unit_of_work(ACTOR) as uow:
-        uow.append("S1", "subject", "S1/001", [NewEvent("ItemValueEntered", {"item": "SBP", "value": "190"})],
-                   expected_version=0)
+        uow.append(
+            "S1",
+            "subject",
+            "S1/001",
+            [NewEvent("ItemValueEntered", {"item": "SBP", "value": "190"})],
+            expected_version=0,
+        )
         produced = uow.commit()
     assert [e.event_type for e in produced] == ["ItemValueEntered", "QueryOpened"]
     trigger, query = produced
@@ -101,8 +106,9 @@ def test_a_failing_reactor_rolls_back_the_triggering_append(platform: Platform) 
 
     platform.wiring.add_reactor(["ItemValueEntered"], broken_policy)
     with pytest.raises(ValueError), platform.unit_of_work(ACTOR) as uow:
-        uow.append("S1", "subject", "S1/001", [NewEvent("ItemValueEntered", {"item": "SBP", "value": "1"})],
-                   expected_version=0)
+        uow.append(
+            "S1", "subject", "S1/001", [NewEvent("ItemValueEntered", {"item": "SBP", "value": "1"})], expected_version=0
+        )
         uow.commit()
     with platform.engine.connect() as connection:
         assert store.count_events(connection) == 0

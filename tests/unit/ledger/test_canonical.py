@@ -21,8 +21,10 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -34,7 +36,7 @@ def test_fast_canonical_payload_equals_the_rfc8785_reference(payload: dict[str, 
 
 
 def test_control_characters_and_unicode_are_escaped_as_jcs_requires() -> None:
-    payload = {"a": "\u0000\u001f\b\t\n\f\r\"\\/\u007f é 😀 \u2028", "B": [1, -1, 0, True, None]}
+    payload = {"a": '\u0000\u001f\b\t\n\f\r"\\/\u007f é 😀 \u2028', "B": [1, -1, 0, True, None]}
     assert canonical_payload(payload).encode() == rfc8785.dumps(payload)
 
 
@@ -57,7 +59,9 @@ def test_keys_sort_by_utf16_code_units_even_outside_ascii() -> None:
         ({"v": {"when": object()}}, "payload/v/when: object is not a JSON value"),
     ],
 )
-def test_values_outside_the_canonical_subset_are_refused_with_their_path(payload: dict[str, Any], fragment: str) -> None:
+def test_values_outside_the_canonical_subset_are_refused_with_their_path(
+    payload: dict[str, Any], fragment: str
+) -> None:
     with pytest.raises(NonCanonicalPayload) as caught:
         canonical_payload(payload)
     assert fragment in caught.value.message

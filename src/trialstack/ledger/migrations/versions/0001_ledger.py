@@ -1,4 +1,4 @@
-"""The ledger: ledger_event (append-only, enforced by triggers), study_head, outbox, projection_state.
+"""The ledger: ledger_event (append-only, enforced by triggers), study_head, relay_position, projection_state.
 
 Revision ID: 0001_ledger
 Revises:
@@ -74,17 +74,11 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=False),
     )
     op.create_table(
-        "outbox",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("study_id", sa.String(64), nullable=False),
-        sa.Column("study_seq", sa.BigInteger, nullable=False),
-        sa.Column("subject", sa.String(300), nullable=False),
-        sa.Column("created_at", UtcTimestamp, nullable=False),
-        sa.Column("published_at", UtcTimestamp),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("last_error", sa.Text),
+        "relay_position",
+        sa.Column("subscriber", sa.String(100), primary_key=True),
+        sa.Column("study_id", sa.String(64), primary_key=True),
+        sa.Column("last_seq", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "id"])
     op.create_table(
         "projection_state",
         sa.Column("name", sa.String(100), primary_key=True),

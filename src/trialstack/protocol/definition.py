@@ -1,0 +1,151 @@
+"""The StudyDefinition: everything the protocol declares, as one immutable, hashable value.
+
+Loaded from YAML (`yaml_loader`), later from CDISC ODM and USDM; published as a StudyVersion
+(`version`). The parts live in sibling modules and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+
+from trialstack.protocol.definition_base import (
+    CheckAction,
+    Identifier,
+    Label,
+    ProtocolModel,
+    SiteId,
+    Text,
+)
+from trialstack.protocol.definition_checks import (
+    CriterionKind,
+    EditCheck,
+    Eligibility,
+    EligibilityCriterion,
+    range_check,
+    range_checks,
+)
+from trialstack.protocol.definition_conduct import (
+    Blinding,
+    BlindingLevel,
+    ConsentDocument,
+    Randomization,
+    RandomizationScheme,
+    Strata,
+    StratificationFactor,
+    StratumLevel,
+    StudyRole,
+)
+from trialstack.protocol.definition_forms import Codelist, CodelistItem, Form, Item, ItemType, Range
+from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
+
+__all__ = [
+    "Arm",
+    "Blinding",
+    "BlindingLevel",
+    "CheckAction",
+    "Codelist",
+    "CodelistItem",
+    "ConsentDocument",
+    "CriterionKind",
+    "EditCheck",
+    "Eligibility",
+    "EligibilityCriterion",
+    "Epoch",
+    "Form",
+    "Item",
+    "ItemType",
+    "Randomization",
+    "RandomizationScheme",
+    "Range",
+    "Schedule",
+    "Site",
+    "Strata",
+    "StratificationFactor",
+    "StratumLevel",
+    "Study",
+    "StudyDefinition",
+    "StudyPhase",
+    "StudyRole",
+    "Visit",
+    "VisitType",
+    "Window",
+    "range_check",
+    "range_checks",
+]
+
+
+class StudyPhase(StrEnum):
+    PHASE_1 = "1"
+    PHASE_1_2 = "1/2"
+    PHASE_2 = "2"
+    PHASE_2A = "2a"
+    PHASE_2B = "2b"
+    PHASE_2_3 = "2/3"
+    PHASE_3 = "3"
+    PHASE_4 = "4"
+
+
+def _phase_as_text(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Study(ProtocolModel):
+    """The study's identity; `protocol_version` is the label of the protocol document (e.g. "2.0")."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]*$", max_length=40)]
+    name: Text
+    phase: Annotated[StudyPhase, BeforeValidator(_phase_as_text)]
+    protocol_version: Label
+    description: Text | None = None
+
+
+class Site(ProtocolModel):
+    id: SiteId
+    name: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
+
+
+class Arm(ProtocolModel):
+    id: Identifier
+    name: Text
+
+
+class Epoch(ProtocolModel):
+    id: Identifier
+    name: Text
+
+
+class StudyDefinition(ProtocolModel):
+    """The protocol as data (DESIGN.md §3). Structure only; `validation` checks that it holds together."""
+
+    study: Study
+    sites: tuple[Site, ...] = ()
+    arms: tuple[Arm, ...] = ()
+    epochs: tuple[Epoch, ...] = ()
+    codelists: tuple[Codelist, ...] = ()
+    schedule: Schedule
+    forms: tuple[Form, ...] = Field(min_length=1)
+    edit_checks: tuple[EditCheck, ...] = ()
+    eligibility: Eligibility | None = None
+    randomization: Randomization | None = None
+    consent: tuple[ConsentDocument, ...] = ()
+    blinding: Blinding | None = None
+
+    def form(self, form_id: str) -> Form | None:
+        return next((form for form in self.forms if form.id == form_id), None)
+
+    def visit(self, visit_id: str) -> Visit | None:
+        return self.schedule.visit(visit_id)
+
+    def codelist(self, codelist_id: str) -> Codelist | None:
+        return next((codelist for codelist in self.codelists if codelist.id == codelist_id), None)
+
+    def all_edit_checks(self) -> Iterator[EditCheck]:
+        """The explicit edit checks, then one per item range: what the rule engine runs."""
+        yield from self.edit_checks
+        for _form, _item, check in range_checks(self.forms):
+            yield check

@@ -60,9 +60,10 @@ def div(a: object, b: object) -> object:
 def power(a: object, b: object) -> object:
     """a ** b as a Decimal; unknown when undefined or too large."""
     try:
-        return CONTEXT.power(a, b)  # type: ignore[arg-type]
+        result = CONTEXT.power(a, b)  # type: ignore[arg-type]
     except ArithmeticError:
         return None
+    return result if result.is_finite() else None  # 0 ** -1 is Infinity without a trap
 
 
 ARITH = {"+": add, "-": sub, "*": mul, "/": div, "**": power}

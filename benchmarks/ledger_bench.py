@@ -37,7 +37,7 @@ def sample_events(count: int) -> list[NewEvent]:
     """Item entries shaped like real EDC saves: item, value, visit, form, unit, status."""
     return [
         NewEvent(
-            "ItemValueEntered",
+            "ValueNoted",
             {
                 "subject": f"0101-{n // 20:04d}",
                 "visit": "WEEK4",

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from trialstack.capture.readmodel import CasebookReadModel
 from trialstack.clock import Clock, SystemClock
+from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
 from trialstack.ledger.envelope import Actor
 from trialstack.ledger.migrate import upgrade
@@ -14,6 +16,9 @@ from trialstack.ledger.projections import ensure_projections
 from trialstack.ledger.readmodel import StreamIndex
 from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.wiring import LedgerWiring
+from trialstack.protocol.readmodel import StudyVersions
+from trialstack.queries import handlers as query_policies
+from trialstack.queries.readmodel import QueryReadModel
 from trialstack.settings import Settings
 
 
@@ -21,6 +26,11 @@ def build_wiring() -> LedgerWiring:
     """Every context's projections and policy reactors, in the order they run inside a unit of work."""
     wiring = LedgerWiring()
     wiring.add_projection(StreamIndex())
+    wiring.add_projection(StudyVersions())
+    wiring.add_projection(CasebookReadModel())
+    wiring.add_projection(QueryReadModel())
+    for event_type, reactor in query_policies.REACTORS.items():
+        wiring.add_reactor([event_type], reactor)
     return wiring
 
 
@@ -32,9 +42,10 @@ class Platform:
     engine: Engine
     wiring: LedgerWiring
     clock: Clock = field(default_factory=SystemClock)
+    cache: StreamStateCache = field(default_factory=StreamStateCache)
 
     def unit_of_work(self, actor: Actor, correlation_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.wiring, self.clock, actor, correlation_id)
+        return UnitOfWork(self.engine, self.wiring, self.clock, actor, correlation_id, self.cache)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import ledger
+from trialstack.cli import ledger, study, study_publish
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.errors import TrialStackError
 
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+
+app.add_typer(study.app, name="study")
+study.app.command("load")(study_publish.load_command)
 
 app.command("init")(ledger.init_command)
 app.command("verify")(ledger.verify_command)

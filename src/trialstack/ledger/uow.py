@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 from trialstack.clock import Clock, utc_timestamp
 from trialstack.errors import TrialStackError
 from trialstack.ledger import store
+from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.envelope import Actor, NewEvent, RecordedEvent
@@ -38,8 +39,10 @@ class UnitOfWork:
         clock: Clock,
         actor: Actor,
         correlation_id: str | None = None,
+        cache: StreamStateCache | None = None,
     ) -> None:
         self._engine = engine
+        self.cache = cache or StreamStateCache(capacity=64)
         self._wiring = wiring
         self._clock = clock
         self.actor = actor
@@ -80,8 +83,8 @@ class UnitOfWork:
         """Events appended in this unit so far, in order (policy reactions included after commit)."""
         return list(self._new)
 
-    def read_stream(self, stream_type: str, stream_id: str) -> list[RecordedEvent]:
-        return store.read_stream(self.connection, stream_type, stream_id)
+    def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        return store.read_stream(self.connection, stream_type, stream_id, after_version)
 
     def stream_version(self, stream_type: str, stream_id: str) -> int:
         key = (stream_type, stream_id)

@@ -19,7 +19,7 @@ COORDINATOR = Actor(id="user:alice", role="study_coordinator")
 
 
 def entered(item: str, value: Any, **kwargs: Any) -> NewEvent:
-    return NewEvent(event_type="ItemValueEntered", payload={"item": item, "value": value}, **kwargs)
+    return NewEvent(event_type="ValueNoted", payload={"item": item, "value": value}, **kwargs)
 
 
 def append(platform: Platform, stream: str, events: list[NewEvent], expected: int | None, study: str = "S1") -> None:
@@ -137,9 +137,9 @@ def test_commit_updates_projections_and_the_relay_sees_each_event_once(platform:
     with platform.engine.connect() as connection:
         second = pending(connection, "nats")
         other_subscriber = pending(connection, "webhooks")
-    assert stream["version"] == 2 and stream["last_event_type"] == "ItemValueEntered"
-    assert [m.subject for m in first] == ["trialstack.S1.unknown.ItemValueEntered"] * 2 + [
-        "trialstack.S_2.unknown.ItemValueEntered"
+    assert stream["version"] == 2 and stream["last_event_type"] == "ValueNoted"
+    assert [m.subject for m in first] == ["trialstack.S1.unknown.ValueNoted"] * 2 + [
+        "trialstack.S_2.unknown.ValueNoted"
     ]
     assert [(m.event.study_id, m.event.study_seq) for m in second] == [("S1", 3)]
     assert len(other_subscriber) == 4

@@ -18,7 +18,7 @@ def _race_for_version_one(platform: Platform, barrier: threading.Barrier, outcom
     barrier.wait()
     try:
         with platform.unit_of_work(ACTOR) as uow:
-            uow.append("S1", "subject", "S1/001", [NewEvent("ItemValueEntered", {"writer": n})], expected_version=0)
+            uow.append("S1", "subject", "S1/001", [NewEvent("ValueNoted", {"writer": n})], expected_version=0)
             uow.commit()
         outcomes.append("won")
     except ConcurrencyConflict:
@@ -51,7 +51,7 @@ def _append_many(database_url: str, worker: int, count: int) -> None:
                         stream = f"S1/{worker:02d}"
                         version = uow.stream_version("subject", stream)
                         uow.append(
-                            "S1", "subject", stream, [NewEvent("ItemValueEntered", {"n": n})], expected_version=version
+                            "S1", "subject", stream, [NewEvent("ValueNoted", {"n": n})], expected_version=version
                         )
                         uow.append(
                             "S1", "subject", "S1/shared", [NewEvent("Touched", {"by": worker})], expected_version=None
@@ -89,7 +89,7 @@ def test_threads_on_different_studies_append_in_parallel_without_interference(pl
         for n in range(20):
             with platform.unit_of_work(ACTOR) as uow:
                 uow.append(
-                    study, "subject", f"{study}/001", [NewEvent("ItemValueEntered", {"n": n})], expected_version=n
+                    study, "subject", f"{study}/001", [NewEvent("ValueNoted", {"n": n})], expected_version=n
                 )
                 uow.commit()
 

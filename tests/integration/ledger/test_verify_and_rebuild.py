@@ -17,7 +17,7 @@ ACTOR = Actor(id="user:bob", role="data_manager")
 def seed(platform: Platform, subjects: int = 3, values: int = 4) -> None:
     for n in range(subjects):
         with platform.unit_of_work(ACTOR) as uow:
-            events = [NewEvent("ItemValueEntered", {"item": f"I{i}", "value": str(i * n)}) for i in range(values)]
+            events = [NewEvent("ValueNoted", {"item": f"I{i}", "value": str(i * n)}) for i in range(values)]
             uow.append("S1", "subject", f"S1/{n:03d}", events, expected_version=0)
             uow.commit()
 
@@ -29,7 +29,7 @@ def forge_row(platform: Platform, study_seq: int, prev_hash: str) -> None:
             text(
                 "INSERT INTO ledger_event (study_id, study_seq, stream_type, stream_id, stream_version, event_type,"
                 " schema_version, payload, actor_id, actor_role, occurred_at, recorded_at, prev_hash, hash)"
-                " VALUES ('S1', :seq, 'subject', 'S1/999', 1, 'ItemValueEntered', 1, '{\"item\":\"X\"}',"
+                " VALUES ('S1', :seq, 'subject', 'S1/999', 1, 'ValueNoted', 1, '{\"item\":\"X\"}',"
                 " 'user:eve', 'admin', '2026-01-05T09:00:00.000000Z', '2026-01-05T09:00:00.000000Z', :prev, :hash)"
             ),
             {"seq": study_seq, "prev": prev_hash, "hash": "f" * 64},
@@ -78,22 +78,22 @@ def test_reactors_append_in_the_same_transaction_with_the_trigger_as_cause(platf
                 event.study_id,
                 "query",
                 f"{event.stream_id}/SBP",
-                [NewEvent("QueryOpened", {"item": "SBP", "text": "SBP above 180"})],
+                [NewEvent("NoteFlagged", {"item": "SBP", "text": "SBP above 180"})],
                 expected_version=0,
                 actor=Actor(id="system:rules", role="system"),
             )
 
-    platform.wiring.add_reactor(["ItemValueEntered"], open_query_on_high_sbp)
+    platform.wiring.add_reactor(["ValueNoted"], open_query_on_high_sbp)
     with platform.unit_of_work(ACTOR) as uow:
         uow.append(
             "S1",
             "subject",
             "S1/001",
-            [NewEvent("ItemValueEntered", {"item": "SBP", "value": "190"})],
+            [NewEvent("ValueNoted", {"item": "SBP", "value": "190"})],
             expected_version=0,
         )
         produced = uow.commit()
-    assert [e.event_type for e in produced] == ["ItemValueEntered", "QueryOpened"]
+    assert [e.event_type for e in produced] == ["ValueNoted", "NoteFlagged"]
     trigger, query = produced
     assert query.causation_id == trigger.event_ref == "S1#1"
     assert query.correlation_id == trigger.correlation_id
@@ -104,10 +104,10 @@ def test_a_failing_reactor_rolls_back_the_triggering_append(platform: Platform) 
     def broken_policy(event: RecordedEvent, uow: UnitOfWork) -> None:
         raise ValueError("policy failed")
 
-    platform.wiring.add_reactor(["ItemValueEntered"], broken_policy)
+    platform.wiring.add_reactor(["ValueNoted"], broken_policy)
     with pytest.raises(ValueError), platform.unit_of_work(ACTOR) as uow:
         uow.append(
-            "S1", "subject", "S1/001", [NewEvent("ItemValueEntered", {"item": "SBP", "value": "1"})], expected_version=0
+            "S1", "subject", "S1/001", [NewEvent("ValueNoted", {"item": "SBP", "value": "1"})], expected_version=0
         )
         uow.commit()
     with platform.engine.connect() as connection:

@@ -1,0 +1,187 @@
+"""Events of the capture context (EDC). Every data event names the StudyVersion it was decided under."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from trialstack.ledger.registry import event_type
+
+CONTEXT = "capture"
+
+
+class CaptureEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@event_type(CONTEXT)
+class SubjectScreened(CaptureEvent):
+    subject_id: str
+    site_id: str
+    screened_on: str
+    study_version: str
+
+
+@event_type(CONTEXT)
+class SubjectEnrolled(CaptureEvent):
+    """All eligibility criteria held; `criteria` lists each criterion id that was evaluated."""
+
+    subject_id: str
+    enrolled_on: str
+    criteria: list[str]
+    study_version: str
+
+
+@event_type(CONTEXT)
+class SubjectScreenFailed(CaptureEvent):
+    subject_id: str
+    failed_on: str
+    failed_criteria: list[str]
+    study_version: str
+
+
+@event_type(CONTEXT)
+class SubjectWithdrawn(CaptureEvent):
+    subject_id: str
+    withdrawn_on: str
+
+
+@event_type(CONTEXT)
+class SubjectCompleted(CaptureEvent):
+    subject_id: str
+    completed_on: str
+
+
+@event_type(CONTEXT)
+class VisitDateRecorded(CaptureEvent):
+    """A visit happened on `visit_date` (first entry or a correction: `previous_date` set)."""
+
+    subject_id: str
+    visit: str
+    visit_date: str
+    previous_date: str | None = None
+    study_version: str
+
+
+@event_type(CONTEXT)
+class ItemValueEntered(CaptureEvent):
+    """First entry of an item on a form instance."""
+
+    subject_id: str
+    form: str
+    item: str
+    value: str
+    unit: str | None = None
+    study_version: str
+
+
+@event_type(CONTEXT)
+class ItemValueChanged(CaptureEvent):
+    """A change after first entry; the envelope's `reason` says why (Part 11)."""
+
+    subject_id: str
+    form: str
+    item: str
+    value: str | None
+    previous_value: str | None
+    unit: str | None = None
+    study_version: str
+
+
+@event_type(CONTEXT)
+class ItemMarkedNotDone(CaptureEvent):
+    """The item was not collected; `not_done_reason` says why (replaces any value)."""
+
+    subject_id: str
+    form: str
+    item: str
+    not_done_reason: str
+    previous_value: str | None = None
+    study_version: str
+
+
+@event_type(CONTEXT)
+class ItemValueDerived(CaptureEvent):
+    """The system computed a derived item from its expression (None when it cannot be computed)."""
+
+    subject_id: str
+    form: str
+    item: str
+    value: str | None
+    previous_value: str | None
+    study_version: str
+
+
+@event_type(CONTEXT)
+class EditCheckFailed(CaptureEvent):
+    """A check that held (or was never evaluated) no longer holds on this form instance."""
+
+    subject_id: str
+    site_id: str
+    check_id: str
+    form: str
+    item: str
+    message: str
+    study_version: str
+
+
+@event_type(CONTEXT)
+class EditCheckResolved(CaptureEvent):
+    """A failing check holds again (or can no longer be evaluated) after a correction."""
+
+    subject_id: str
+    site_id: str
+    check_id: str
+    form: str
+    item: str
+    study_version: str
+
+
+@event_type(CONTEXT)
+class SourceDataVerified(CaptureEvent):
+    """A monitor verified items of a form instance against the source documents."""
+
+    subject_id: str
+    form: str
+    items: list[str]
+    form_complete: bool
+
+
+@event_type(CONTEXT)
+class SourceDataVerificationInvalidated(CaptureEvent):
+    """Verified data changed afterwards; the items must be verified again."""
+
+    subject_id: str
+    form: str
+    items: list[str]
+
+
+@event_type(CONTEXT)
+class FormFrozen(CaptureEvent):
+    subject_id: str
+    form: str
+
+
+@event_type(CONTEXT)
+class FormUnfrozen(CaptureEvent):
+    subject_id: str
+    form: str
+
+
+@event_type(CONTEXT)
+class CasebookLocked(CaptureEvent):
+    subject_id: str
+
+
+@event_type(CONTEXT)
+class CasebookUnlocked(CaptureEvent):
+    subject_id: str
+
+
+@event_type(CONTEXT)
+class StudyLocked(CaptureEvent):
+    study_id: str
+
+
+@event_type(CONTEXT)
+class StudyUnlocked(CaptureEvent):
+    study_id: str

@@ -1,0 +1,201 @@
+"""Capture use cases: load the casebook and the StudyVersion in force, decide, append in the unit of work.
+
+Handlers do not commit: the adapter that opened the unit of work commits it, so the reactions (system queries)
+and read models land in the same transaction, and the response can report them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from trialstack.capture import commands as cmd
+from trialstack.capture import decide as rules_of
+from trialstack.capture.checks import CheckResult, StudyRules, rules_for
+from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
+from trialstack.capture.readmodel import next_subject_number
+from trialstack.capture.refs import subject_stream_id
+from trialstack.errors import NotFound
+from trialstack.ledger.envelope import RecordedEvent
+from trialstack.ledger.errors import ConcurrencyConflict
+from trialstack.ledger.registry import decode, encode
+from trialstack.ledger.uow import UnitOfWork
+from trialstack.protocol.readmodel import version_in_force
+
+SUBJECT = "subject"
+STUDY = "study"
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the events it appended (reactions come with the commit) and the checks it ran."""
+
+    subject_id: str | None
+    events: list[RecordedEvent] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    stream_version: int = 0
+
+
+def study_rules(uow: UnitOfWork, study_id: str) -> StudyRules:
+    version = version_in_force(uow.connection, study_id)
+    if version is None:
+        raise NotFound(f"study {study_id} is not loaded", field="study")
+    return rules_for(version)
+
+
+def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
+    """Fold the subject's stream, starting from the cached state when there is one."""
+    stream_id = subject_stream_id(study_id, subject_id)
+    cached = uow.cache.get(SUBJECT, stream_id)
+    state: Casebook = cached if isinstance(cached, Casebook) else Casebook(study_id, subject_id)
+    events = uow.read_stream(SUBJECT, stream_id, after_version=state.version)
+    for recorded in events:
+        state = evolve(decode(recorded), state)
+    if events:
+        state = replace(state, version=events[-1].stream_version)
+        uow.cache.put(SUBJECT, stream_id, state)
+    return state
+
+
+def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
+    state = StudyStatus(study_id)
+    events = uow.read_stream(STUDY, study_id)
+    for recorded in events:
+        state = evolve_study(decode(recorded), state)
+    return StudyStatus(study_id, state.locked, len(events))
+
+
+def _today(uow: UnitOfWork) -> date:
+    return uow.clock.now().date()
+
+
+def _append(uow: UnitOfWork, study_id: str, casebook: Casebook, decision: rules_of.Decision, expected: int) -> Outcome:
+    new = [encode(event, reason=decision.reasons.get(index)) for index, event in enumerate(decision.events)]
+    recorded = uow.append(
+        study_id, SUBJECT, subject_stream_id(study_id, casebook.subject_id), new, expected_version=expected
+    )
+    version = recorded[-1].stream_version if recorded else casebook.version
+    return Outcome(casebook.subject_id, recorded, decision.checks, version)
+
+
+SubjectDecision = Callable[[Casebook, StudyStatus, StudyRules, date], rules_of.Decision]
+
+
+def _on_subject(
+    uow: UnitOfWork, study_id: str, subject_id: str, decide: SubjectDecision, expected_version: int | None
+) -> Outcome:
+    """Load, decide, append; `expected_version` (If-Match) pins the version the user saw."""
+    rules = study_rules(uow, study_id)
+    study = load_study_status(uow, study_id)
+    casebook = load_casebook(uow, study_id, subject_id)
+    if not casebook.exists:
+        raise NotFound(f"subject {subject_id} does not exist in study {study_id}", field="subject")
+    if expected_version is not None and expected_version != casebook.version:
+        raise ConcurrencyConflict(SUBJECT, subject_stream_id(study_id, subject_id), expected_version, casebook.version)
+    return _append(uow, study_id, casebook, decide(casebook, study, rules, _today(uow)), casebook.version)
+
+
+def screen_subject(uow: UnitOfWork, study_id: str, command: cmd.ScreenSubject) -> Outcome:
+    """Screen a new subject under the next screening number of the site (`0101-003`)."""
+    rules = study_rules(uow, study_id)
+    study = load_study_status(uow, study_id)
+    for _attempt in range(MAX_ATTEMPTS):
+        number = next_subject_number(uow.connection, study_id, command.site_id)
+        subject_id = f"{command.site_id}-{number:03d}"
+        if uow.stream_version(SUBJECT, subject_stream_id(study_id, subject_id)) != 0:
+            continue
+        decision = rules_of.screen(study, rules, command, subject_id, _today(uow))
+        return _append(uow, study_id, Casebook(study_id, subject_id), decision, 0)
+    raise ConcurrencyConflict(SUBJECT, f"{study_id}/{command.site_id}-*", 0, -1)
+
+
+def record_visit_date(
+    uow: UnitOfWork, study_id: str, command: cmd.RecordVisitDate, expected_version: int | None = None
+) -> Outcome:
+    return _on_subject(
+        uow,
+        study_id,
+        command.subject_id,
+        lambda c, s, r, today: rules_of.record_visit_date(c, s, r, command, today),
+        expected_version,
+    )
+
+
+def save_form(uow: UnitOfWork, study_id: str, command: cmd.SaveForm, expected_version: int | None = None) -> Outcome:
+    return _on_subject(
+        uow,
+        study_id,
+        command.subject_id,
+        lambda c, s, r, today: rules_of.save_form(c, s, r, command, today),
+        expected_version,
+    )
+
+
+def enrol_subject(uow: UnitOfWork, study_id: str, command: cmd.EnrolSubject) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, today: rules_of.enrol(c, s, r, command, today), None
+    )
+
+
+def screen_fail_subject(uow: UnitOfWork, study_id: str, command: cmd.ScreenFailSubject) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, today: rules_of.screen_fail(c, s, r, command, today), None
+    )
+
+
+def withdraw_subject(uow: UnitOfWork, study_id: str, command: cmd.WithdrawSubject) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, today: rules_of.withdraw(c, s, command, today), None
+    )
+
+
+def complete_subject(uow: UnitOfWork, study_id: str, command: cmd.CompleteSubject) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, today: rules_of.complete(c, s, command, today), None
+    )
+
+
+def verify_source_data(uow: UnitOfWork, study_id: str, command: cmd.VerifySourceData) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.verify_source_data(c, s, r, command), None
+    )
+
+
+def freeze_form(uow: UnitOfWork, study_id: str, command: cmd.FreezeForm) -> Outcome:
+    return _on_subject(uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.freeze(c, s, command), None)
+
+
+def unfreeze_form(uow: UnitOfWork, study_id: str, command: cmd.UnfreezeForm) -> Outcome:
+    return _on_subject(uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.unfreeze(c, s, command), None)
+
+
+def lock_casebook(uow: UnitOfWork, study_id: str, command: cmd.LockCasebook) -> Outcome:
+    return _on_subject(uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.lock_casebook(c, s), None)
+
+
+def unlock_casebook(uow: UnitOfWork, study_id: str, command: cmd.UnlockCasebook) -> Outcome:
+    return _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.unlock_casebook(c, s, command), None
+    )
+
+
+def lock_study(uow: UnitOfWork, command: cmd.LockStudy) -> Outcome:
+    study_rules(uow, command.study_id)
+    study = load_study_status(uow, command.study_id)
+    recorded = uow.append(
+        command.study_id, STUDY, command.study_id, [encode(e) for e in rules_of.lock_study(study)],
+        expected_version=study.version,
+    )  # fmt: skip
+    return Outcome(None, recorded)
+
+
+def unlock_study(uow: UnitOfWork, command: cmd.UnlockStudy) -> Outcome:
+    study = load_study_status(uow, command.study_id)
+    recorded = uow.append(
+        command.study_id, STUDY, command.study_id,
+        [encode(e, reason=command.reason) for e in rules_of.unlock_study(study, command)],
+        expected_version=study.version,
+    )  # fmt: skip
+    return Outcome(None, recorded)

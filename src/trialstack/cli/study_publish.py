@@ -1,0 +1,53 @@
+"""`trialstack study load`: validate a definition and publish it as the StudyVersion in force."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trialstack.bootstrap import bootstrap
+from trialstack.cli.common import DbOption, clear_errors, console
+from trialstack.ledger.envelope import Actor
+from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.handlers import publish_study_version
+from trialstack.protocol.version import study_version
+from trialstack.protocol.yaml_loader import load_study_file
+
+
+def operator_actor() -> Actor:
+    """Who runs a CLI command: the operating-system user, acting as a study builder."""
+    return Actor(id=f"os:{getpass.getuser()}", role="study_builder")
+
+
+@clear_errors
+def load_command(
+    path: Annotated[Path, typer.Argument(help="A study definition file.")],
+    db: DbOption = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why a new version is published (required for amendments).")
+    ] = None,
+) -> None:
+    """Validate and publish a study definition; loading identical content again changes nothing."""
+    definition = load_study_file(path)
+    version = study_version(definition)
+    platform = bootstrap(database_url=db, migrate=True)
+    try:
+        with platform.unit_of_work(operator_actor()) as uow:
+            outcome = publish_study_version(
+                uow, PublishStudyVersion(version, source_format="yaml", source_name=path.name, reason=reason)
+            )
+            uow.commit()
+    finally:
+        platform.close()
+    study = definition.study
+    if outcome.published:
+        console.print(
+            f"published {study.id} protocol version {study.protocol_version} ({version.hash}) at study_seq "
+            f"{outcome.study_seq}",
+            highlight=False,
+        )
+    else:
+        console.print(f"{study.id}: version {version.hash} is already in force; nothing written", highlight=False)

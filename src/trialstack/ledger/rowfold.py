@@ -1,0 +1,106 @@
+"""Projections that fold a batch of events into rows in memory, then write only the rows that changed.
+
+A batch (one unit of work, or one page of a rebuild) costs one SELECT per touched table to prefetch the rows it
+needs, one DELETE and one INSERT executemany for the rows it changed: replays stay fast without a hand-written
+SQL upsert per event type.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, select, tuple_
+
+from trialstack.ledger.envelope import RecordedEvent
+
+Key = tuple[Any, ...]
+Row = dict[str, Any]
+_CHUNK = 400
+
+
+def key_of(table: Table, row: Row) -> Key:
+    return tuple(row[column.name] for column in table.primary_key.columns)
+
+
+class RowStore:
+    """The rows one batch reads and writes, keyed by primary key; `flush` writes the dirty ones."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._rows: dict[str, dict[Key, Row | None]] = defaultdict(dict)
+        self._dirty: dict[str, set[Key]] = defaultdict(set)
+        self._tables: dict[str, Table] = {}
+
+    def prefetch(self, table: Table, keys: Iterable[Key]) -> None:
+        self._tables[table.name] = table
+        known = self._rows[table.name]
+        missing = [key for key in keys if key not in known]
+        columns = list(table.primary_key.columns)
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            for key in chunk:
+                known[key] = None
+            for found in self._connection.execute(select(table).where(tuple_(*columns).in_(chunk))):
+                row = dict(found._mapping)
+                known[key_of(table, row)] = row
+
+    def get(self, table: Table, key: Key) -> Row | None:
+        rows = self._rows[table.name]
+        if key not in rows:
+            self.prefetch(table, [key])
+        row = rows[key]
+        return dict(row) if row is not None else None
+
+    def put(self, table: Table, row: Row) -> None:
+        self._tables[table.name] = table
+        key = key_of(table, row)
+        self._rows[table.name][key] = row
+        self._dirty[table.name].add(key)
+
+    def delete(self, table: Table, key: Key) -> None:
+        self._tables[table.name] = table
+        self._rows[table.name][key] = None
+        self._dirty[table.name].add(key)
+
+    def flush(self) -> None:
+        for name, keys in self._dirty.items():
+            table = self._tables[name]
+            columns = list(table.primary_key.columns)
+            condition = and_(*(column == bindparam(f"k_{column.name}") for column in columns))
+            self._connection.execute(
+                table.delete().where(condition),
+                [{f"k_{c.name}": value for c, value in zip(columns, key, strict=True)} for key in keys],
+            )
+            rows = [row for key in keys if (row := self._rows[name][key]) is not None]
+            if rows:
+                self._connection.execute(table.insert(), rows)
+        self._dirty.clear()
+
+
+class FoldingProjection(ABC):
+    """Subclasses say which rows an event touches (`touches`) and how it changes them (`fold`)."""
+
+    name: str
+    tables: Sequence[Table]
+    event_types: frozenset[str]
+
+    @abstractmethod
+    def touches(self, event: RecordedEvent) -> Iterable[tuple[Table, Key]]: ...
+
+    @abstractmethod
+    def fold(self, event: RecordedEvent, rows: RowStore) -> None: ...
+
+    def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        rows = RowStore(connection)
+        wanted: dict[str, tuple[Table, set[Key]]] = {}
+        for event in events:
+            for table, key in self.touches(event):
+                wanted.setdefault(table.name, (table, set()))[1].add(key)
+        for table, keys in wanted.values():
+            rows.prefetch(table, keys)
+        for event in events:
+            self.fold(event, rows)
+        rows.flush()

@@ -1,0 +1,55 @@
+"""Events of the queries context. A query is one stream: opened, answered, re-queried, closed or cancelled."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from trialstack.ledger.registry import event_type
+
+CONTEXT = "queries"
+
+
+class QueryEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@event_type(CONTEXT)
+class QueryOpened(QueryEvent):
+    """`check_id` is set for a system query raised by an edit check; a manual query has none."""
+
+    query_id: str
+    subject_id: str
+    site_id: str
+    form: str
+    item: str
+    text: str
+    check_id: str | None = None
+    opened_on: str
+
+
+@event_type(CONTEXT)
+class QueryAnswered(QueryEvent):
+    query_id: str
+    text: str
+
+
+@event_type(CONTEXT)
+class QueryRequeried(QueryEvent):
+    """The answer did not resolve it: the query is open again with a new question."""
+
+    query_id: str
+    text: str
+
+
+@event_type(CONTEXT)
+class QueryClosed(QueryEvent):
+    """Resolved; `automatic` when the edit check that opened it holds again after a correction."""
+
+    query_id: str
+    resolution: str
+    automatic: bool = False
+
+
+@event_type(CONTEXT)
+class QueryCancelled(QueryEvent):
+    query_id: str

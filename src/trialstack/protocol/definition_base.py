@@ -28,6 +28,23 @@ def _number_as_text(value: object) -> object:
     return value
 
 
+def _exact_number(value: object) -> object:
+    """Text such as "34.0" (a canonical JSON decimal) becomes Decimal("34.0"), not the int 34: scale is content."""
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except ArithmeticError:
+            return value
+        return number if number.is_finite() else value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+        raise ValueError(f"{value} is beyond the exact integers of JSON (2**53 - 1)")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
 # A name usable in a rule expression: VS, SYSBP, WEEK2, SCREENING.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=40)]
 # The id of an edit check, a criterion or a consent document: VS-SBP-RANGE, IN01, ICF.
@@ -39,8 +56,8 @@ Label = Annotated[str, BeforeValidator(_number_as_text), StringConstraints(min_l
 Expression = Annotated[str, StringConstraints(min_length=1)]
 # Numbers are exact: int or Decimal, never float, because the definition is hashed as canonical JSON.
 Number = Annotated[
-    Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)] | Annotated[Decimal, Field(allow_inf_nan=False)],
-    Field(union_mode="smart"),
+    int | Annotated[Decimal, Field(allow_inf_nan=False)],
+    BeforeValidator(_exact_number),
 ]
 
 

@@ -54,11 +54,20 @@ class VisitType(StrEnum):
     END_OF_STUDY = "end_of_study"
 
 
+def _days_away(days: int) -> int:
+    if days < 0:
+        raise ValueError(f"a window counts days away from the nominal day and cannot be negative, got {days}")
+    return days
+
+
+WindowDays = Annotated[int, Field(le=3650, json_schema_extra={"minimum": 0}), AfterValidator(_days_away)]
+
+
 class Window(ProtocolModel):
     """Allowed calendar days before (`early`) and after (`late`) the nominal day: [day - early, day + late]."""
 
-    early: int = Field(default=0, ge=0, le=3650)
-    late: int = Field(default=0, ge=0, le=3650)
+    early: WindowDays = 0
+    late: WindowDays = 0
 
 
 class Visit(ProtocolModel):

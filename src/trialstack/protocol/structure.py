@@ -37,37 +37,73 @@ _ENTITY_KINDS = {
 }
 
 
+_PATTERNS = {
+    r"^[A-Z][A-Z0-9_]*$": "is not an identifier: upper-case letters, digits and _, starting with a letter",
+    r"^[A-Z][A-Z0-9_.-]*$": "is not a rule id: upper-case letters, digits, _ . and -, starting with a letter",
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$": "is not a site id: letters, digits, _ and -",
+    r"^[A-Z0-9][A-Z0-9_-]*$": "is not a study id: upper-case letters, digits, _ and -",
+    r"^[A-Z]{2}$": "is not an ISO 3166-1 alpha-2 country code (US, DE, FR, ...)",
+}
+
+
 @dataclass
 class StructureResult:
     """The definition (None if a required part is unusable) and what was left out to build it."""
 
     definition: StudyDefinition | None
+    data: Any = None
     findings: list[Finding] = field(default_factory=list)
     pruned: set[tuple[str, str]] = field(default_factory=set)
+    kept: dict[int, list[int]] = field(default_factory=dict)
+
+    def original_pointer(self, pointer: str) -> str:
+        """Translate a pointer into the definition (built without pruned parts) to one into the file."""
+        if not self.kept or not pointer:
+            return pointer
+        tokens: list[str | int] = []
+        current = self.data
+        for token in pointer.split("/")[1:]:
+            if isinstance(current, list) and token.isdigit() and int(token) < len(current):
+                index = int(token)
+                tokens.append(self.kept.get(id(current), list(range(len(current))))[index])
+                current = current[index]
+            else:
+                key = token.replace("~1", "/").replace("~0", "~")
+                tokens.append(key)
+                current = current.get(key) if isinstance(current, dict) else None
+        return pointer_of(*tokens)
 
 
 def build_definition(data: Any, *, max_rounds: int = 20) -> StructureResult:
     """Validate `data` as a StudyDefinition; prune and retry until it validates or cannot be repaired."""
-    result = StructureResult(definition=None)
+    result = StructureResult(definition=None, data=data)
     if not isinstance(data, dict):
         result.findings.append(
             Finding("", "a study definition is a YAML mapping with keys such as study, schedule, forms")
         )
         return result
-    kept: dict[int, list[int]] = {}  # id(list) -> original index of each remaining element
-    for _ in range(max_rounds):
+    kept = result.kept  # id(list) -> original index of each remaining element
+    for round_number in range(max_rounds):
         try:
             result.definition = StudyDefinition.model_validate(data)
             return result
         except ValidationError as error:
-            errors = error.errors(include_url=False)
+            errors = [err for err in error.errors(include_url=False) if not _echo_of_inner_error(err)]
         located = [(_locate(data, err["loc"], kept), err) for err in errors]
-        result.findings.extend(_findings(located))
+        if round_number == 0:  # later rounds only repeat what pruning caused (an emptied list)
+            result.findings.extend(_findings(located))
         targets = [_prune_target(data, path, err) for (path, _), err in located]
         if any(target is None for target in targets):
             return result
         _prune(data, [target for target in targets if target is not None], kept, result.pruned)
     return result
+
+
+def _echo_of_inner_error(err: ErrorDetails) -> bool:
+    """A list long enough in the file is "too short" only because elements failed: not a problem of its own."""
+    wanted = err.get("ctx", {}).get("min_length")
+    given = err.get("input")
+    return err["type"] == "too_short" and isinstance(given, list) and isinstance(wanted, int) and len(given) >= wanted
 
 
 def _locate(data: Any, loc: tuple[int | str, ...], kept: dict[int, list[int]]) -> tuple[list[Any], str]:
@@ -119,10 +155,14 @@ def _finding(pointer: str, err: ErrorDetails) -> Finding:
         return Finding(pointer, f"unknown key '{key}'{_did_you_mean(loc)}", at_key=True)
     if kind == "missing":
         return Finding(pointer.rsplit("/", 1)[0], f"missing required key '{loc[-1]}'")
-    message = err["msg"]
+    message = err["msg"].replace("a valid tuple", "a list").replace("a valid dictionary", "a mapping")
     if kind == "string_type" and isinstance(err.get("input"), int | Decimal):
         message += "; quote it ('0101', '1.0') so YAML keeps it as text"
-    elif kind in ("enum", "literal_error"):
+    elif kind == "string_pattern_mismatch":
+        message = f"{err.get('input')!r} {_PATTERNS.get(str(err.get('ctx', {}).get('pattern')), message)}"
+    elif kind == "model_type":
+        message = "Input should be a mapping (key: value lines)" + _got(err)
+    elif kind in ("enum", "literal_error") or kind.endswith("_parsing") or kind == "bool_type":
         message += _got(err)
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")

@@ -133,7 +133,10 @@ def check_references(definition: StudyDefinition, pruned: Pruned = frozenset()) 
     yield from resolve.findings(
         "form", [(f"/schedule/log_forms/{n}", form) for n, form in enumerate(schedule.log_forms)]
     )
+    visits_pruned = any(kind == "visit" for kind, _ in pruned)
     for f, form in enumerate(definition.forms):
+        if visits_pruned:
+            break  # the pruned visit may be the one that collects the form
         if form.id not in schedule.log_forms and not schedule.visits_with_form(form.id):
             yield Finding(
                 f"/forms/{f}/id", f"form {form.id} is never collected: list it at a visit or in schedule.log_forms"

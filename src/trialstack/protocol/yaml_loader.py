@@ -7,7 +7,7 @@ for that format, so CDISC ODM and USDM loaders can be added to `STUDY_FORMATS` w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trialstack.errors import InvalidInput, NotFound
@@ -44,7 +44,8 @@ def check_study_yaml(text: str, *, file: str = "<string>") -> StudyCheck:
         result = build_definition(source.data)
         findings += result.findings
         if result.definition is not None:
-            findings += validate_definition(result.definition, pruned=frozenset(result.pruned))
+            semantic = validate_definition(result.definition, pruned=frozenset(result.pruned))
+            findings += [replace(finding, pointer=result.original_pointer(finding.pointer)) for finding in semantic]
             definition = result.definition
     problems = tuple(locate_findings(findings, source))
     return StudyCheck(file, None if problems else definition, problems)

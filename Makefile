@@ -4,7 +4,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO_DB ?= sqlite:///./trialstack.db
+DEMO_DB ?= sqlite:///./demo.db
 
 .PHONY: demo test lint typecheck pytest bench services
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trialstack init --db $(DEMO_DB)
+	$(BIN)/trialstack demo --fresh --subjects 40 --seed 7 --db $(DEMO_DB)
 	$(BIN)/trialstack serve --db $(DEMO_DB) --host 127.0.0.1 --port 8000
 
 services:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import ledger, study, study_publish
+from trialstack.cli import demo, ledger, study, study_publish
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.errors import TrialStackError
 
@@ -22,6 +22,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(study.app, name="study")
 study.app.command("load")(study_publish.load_command)
 
+app.command("demo")(demo.demo_command)
 app.command("init")(ledger.init_command)
 app.command("verify")(ledger.verify_command)
 app.command("rebuild")(ledger.rebuild_command)

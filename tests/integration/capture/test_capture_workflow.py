@@ -144,15 +144,21 @@ def test_data_cannot_change_on_a_frozen_form_or_a_locked_casebook_or_study(demo:
     site.outcome(handlers.save_form, STUDY, change)
     manager.outcome(handlers.lock_casebook, STUDY, cmd.LockCasebook(subject))
     with pytest.raises(DomainRuleViolation, match="locked"):
-        site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("76")}, reason="x"))
+        site.outcome(
+            handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("76")}, reason="x")
+        )
     manager.outcome(handlers.unlock_casebook, STUDY, cmd.UnlockCasebook(subject, "late data from site"))
     manager.outcome(handlers.lock_study, cmd.LockStudy(STUDY))
     with pytest.raises(DomainRuleViolation, match="study HTN-201 is locked"):
-        site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("77")}, reason="x"))
+        site.outcome(
+            handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("77")}, reason="x")
+        )
     with pytest.raises(InvalidInput, match="reason"):
         manager.outcome(handlers.unlock_study, cmd.UnlockStudy(STUDY, " "))
     manager.outcome(handlers.unlock_study, cmd.UnlockStudy(STUDY, "database re-opened for a late SAE"))
-    site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("77")}, reason="x"))
+    site.outcome(
+        handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, {"PULSE": cmd.ItemInput("77")}, reason="x")
+    )
 
 
 def test_sdv_covers_the_targeted_items_and_a_later_change_invalidates_it(demo: Platform) -> None:
@@ -176,7 +182,9 @@ def test_manual_query_lifecycle(demo: Platform) -> None:
     site, subject = screened(demo)
     site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, vitals()))
     monitor = Site(demo, MONITOR)
-    (opened,) = monitor.run(queries.open_manual_query, STUDY, "0101", qcmd.OpenQuery(subject, "SCREENING.VS", "PULSE", "Source says 78?"))
+    (opened,) = monitor.run(
+        queries.open_manual_query, STUDY, "0101", qcmd.OpenQuery(subject, "SCREENING.VS", "PULSE", "Source says 78?")
+    )
     query_id = opened.payload["query_id"]
     assert query_id == f"Q-{subject}-001"
     site.run(queries.answer_query, STUDY, qcmd.AnswerQuery(query_id, "Source re-checked: 72 is right."))
@@ -197,11 +205,21 @@ def test_enrolment_follows_the_eligibility_criteria(demo: Platform) -> None:
     site.outcome(
         handlers.save_form,
         STUDY,
-        cmd.SaveForm(subject, FormKey("DM", VisitKey("SCREENING")), {k: cmd.ItemInput(v) for k, v in demographics.items()}),
+        cmd.SaveForm(
+            subject, FormKey("DM", VisitKey("SCREENING")), {k: cmd.ItemInput(v) for k, v in demographics.items()}
+        ),
     )
     with pytest.raises(DomainRuleViolation, match="lack data"):
         site.outcome(handlers.enrol_subject, STUDY, cmd.EnrolSubject(subject, "2026-01-05"))
-    labs = {"LBPERF": "Y", "LBDAT": "2026-01-05", "K": "5.6", "SODIUM": "140", "CREAT": "0.9", "ALT": "25", "GLUC": "95"}
+    labs = {
+        "LBPERF": "Y",
+        "LBDAT": "2026-01-05",
+        "K": "5.6",
+        "SODIUM": "140",
+        "CREAT": "0.9",
+        "ALT": "25",
+        "GLUC": "95",
+    }
     site.outcome(
         handlers.save_form,
         STUDY,

@@ -1,0 +1,72 @@
+"""`trialstack demo`: load the demo study and simulate months of realistic site, monitor and data-manager work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import make_url
+
+from trialstack.bootstrap import bootstrap
+from trialstack.capture.readmodel import list_subjects
+from trialstack.cli.common import DbOption, clear_errors, console, progress_bar
+from trialstack.cli.study_publish import operator_actor
+from trialstack.clock import FixedClock
+from trialstack.errors import TrialStackError
+from trialstack.ledger.projections import projections_checksum
+from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.handlers import publish_study_version
+from trialstack.protocol.version import study_version
+from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.settings import Settings
+from trialstack.simulation.simulator import DEFAULT_START, Simulation
+
+DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
+
+
+def _remove_sqlite_file(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        raise TrialStackError("--fresh only removes an SQLite database file; drop a PostgreSQL database yourself")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+
+
+@clear_errors
+def demo_command(
+    db: DbOption = None,
+    subjects: Annotated[int, typer.Option("--subjects", min=1, max=5000, help="How many subjects to screen.")] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same study.")] = 7,
+    study: Annotated[Path, typer.Option("--study", help="The study definition to simulate.")] = DEMO_STUDY,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the SQLite database file first.")] = False,
+) -> None:
+    """Load a study and simulate its conduct through the real command handlers (deterministic per seed)."""
+    settings = Settings.from_env(db)
+    if fresh:
+        _remove_sqlite_file(settings.database_url)
+    definition = load_study_file(study)
+    version = study_version(definition)
+    platform = bootstrap(settings, clock=FixedClock(DEFAULT_START), migrate=True)
+    try:
+        study_id = definition.study.id
+        with platform.engine.connect() as connection:
+            if list_subjects(connection, study_id):
+                raise TrialStackError(
+                    f"{settings.database_url} already holds {study_id} subjects: use a new --db or --fresh"
+                )
+        with platform.unit_of_work(operator_actor()) as uow:
+            publish_study_version(uow, PublishStudyVersion(version, "yaml", study.name))
+            uow.commit()
+        simulation = Simulation(platform, study_id, seed=seed, subjects=subjects)
+        with progress_bar(f"simulating {study_id}", None) as advance:
+            stats = simulation.run(advance)
+        checksum = projections_checksum(platform.engine, platform.wiring)
+    finally:
+        platform.close()
+    console.print(f"{study_id}: {subjects} subjects simulated from seed {seed} ({stats['commands']} commands)")
+    for name in ("SubjectEnrolled", "SubjectScreenFailed", "SubjectWithdrawn", "SubjectCompleted", "CasebookLocked"):
+        console.print(f"  {name}: {stats[name]}")
+    for name in ("EditCheckFailed", "QueryOpened", "QueryAnswered", "QueryClosed", "SourceDataVerified"):
+        console.print(f"  {name}: {stats[name]}")
+    console.print(f"projections checksum: {checksum}")

@@ -1,0 +1,1 @@
+"""Simulated trial activity for demos and benchmarks, driven through the real command handlers."""

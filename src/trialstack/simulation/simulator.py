@@ -1,0 +1,331 @@
+"""A deterministic simulation of a study's conduct, run through the same command handlers as real users.
+
+Subjects are screened over several weeks; each visit, form save, query answer, correction, SDV and lock is an
+action on one timeline, executed in time order with the platform's clock set to the action's moment. The same
+seed gives the same sequence of commands, so the same read models.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from typing import Any
+
+from trialstack.bootstrap import Platform
+from trialstack.capture import commands as cmd
+from trialstack.capture import handlers as capture
+from trialstack.capture.refs import FormKey, VisitKey
+from trialstack.clock import FixedClock
+from trialstack.errors import DomainRuleViolation, TrialStackError
+from trialstack.ledger.envelope import Actor, RecordedEvent
+from trialstack.protocol.definition import StudyDefinition, VisitType
+from trialstack.protocol.readmodel import version_in_force
+from trialstack.queries import commands as qcmd
+from trialstack.queries import handlers as queries
+from trialstack.queries.readmodel import list_queries
+from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+Action = Callable[[], None]
+
+
+def coordinator(site_id: str) -> Actor:
+    return Actor(f"user:coordinator.{site_id}", "study_coordinator")
+
+
+MONITOR = Actor("user:monitor", "monitor")
+DATA_MANAGER = Actor("user:datamanager", "data_manager")
+
+
+@dataclass
+class SubjectRun:
+    subject_id: str
+    site_id: str
+    profile: SubjectProfile
+    consent: date
+    anchor: date | None = None
+    corrections: dict[tuple[str, str], str] = field(default_factory=dict)
+    ae_records: int = 0
+    cm_records: int = 0
+
+
+class Simulation:
+    def __init__(
+        self,
+        platform: Platform,
+        study_id: str,
+        *,
+        seed: int,
+        subjects: int,
+        start: datetime = DEFAULT_START,
+        follow_up_days: int = 75,
+    ) -> None:
+        """`follow_up_days` after the last screening the data are cut: later subjects are still on treatment."""
+        if not isinstance(platform.clock, FixedClock):
+            raise TrialStackError("the simulation needs a platform with a FixedClock (it sets the time of each action)")
+        self.platform = platform
+        self.clock: FixedClock = platform.clock
+        self.study_id = study_id
+        self.rng = random.Random(seed)
+        self.subjects = subjects
+        self.start = start
+        self.follow_up_days = follow_up_days
+        with platform.engine.connect() as connection:
+            version = version_in_force(connection, study_id)
+        if version is None:
+            raise TrialStackError(f"study {study_id} is not loaded")
+        self.definition: StudyDefinition = version.definition
+        self.values = ValueMaker(self.definition, self.rng)
+        self.stats: Counter[str] = Counter()
+        self._runs: dict[str, SubjectRun] = {}
+        self._queue: list[tuple[datetime, int, Action]] = []
+        self._order = itertools.count()
+
+    def at(self, when: datetime, action: Action) -> None:
+        heapq.heappush(self._queue, (when, next(self._order), action))
+
+    def run(self, advance: Callable[[int], None] | None = None) -> Counter[str]:
+        sites = [site.id for site in self.definition.sites]
+        moment = self.start
+        for _ in range(self.subjects):
+            moment += timedelta(days=self.rng.randint(0, 3), hours=self.rng.randint(0, 6))
+            site = self.rng.choice(sites)
+            self.at(moment, partial(self._screen, site))
+        data_cut = moment + timedelta(days=self.follow_up_days)
+        while self._queue and self._queue[0][0] <= data_cut:
+            when, _, action = heapq.heappop(self._queue)
+            self.clock.set(when)
+            action()
+            if advance is not None:
+                advance(1)
+        self.clock.set(data_cut)
+        return self.stats
+
+    # Carrying out one command as one user, in one unit of work, like the API does.
+    def _do(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent]:
+        with self.platform.unit_of_work(actor) as uow:
+            handler(uow, self.study_id, *args)
+            committed = uow.commit()
+        self.stats["commands"] += 1
+        for event in committed:
+            self.stats[event.event_type] += 1
+            if event.event_type == "QueryOpened" and event.actor_id == "system:rules":
+                self._plan_site_response(event)
+        return committed
+
+    def _later(self, days: tuple[int, int], action: Action) -> None:
+        offset = timedelta(days=self.rng.randint(*days), hours=self.rng.randint(1, 7))
+        self.at(self.clock.now() + offset, action)
+
+    def _same_day(self, day: date, minutes: int) -> datetime:
+        return datetime.combine(day, time(9, 0), UTC) + timedelta(minutes=minutes)
+
+    # The subject's path through the schedule.
+    def _screen(self, site_id: str) -> None:
+        with self.platform.unit_of_work(coordinator(site_id)) as uow:
+            outcome = capture.screen_subject(
+                uow, self.study_id, cmd.ScreenSubject(site_id, self.clock.now().date().isoformat())
+            )
+            uow.commit()
+        self.stats["commands"] += 1
+        self.stats["SubjectScreened"] += 1
+        run = SubjectRun(str(outcome.subject_id), site_id, new_profile(self.rng), self.clock.now().date())
+        self._runs[run.subject_id] = run
+        screening = next((v for v in self.definition.schedule.visits if v.type is VisitType.SCREENING), None)
+        if screening is not None:
+            self._visit(run, screening.id, run.consent, week=-1)
+        anchor_id = self.definition.schedule.anchor
+        if screening is None or screening.id != anchor_id:
+            day1 = run.consent + timedelta(days=self.rng.randint(7, 21))
+            self.at(self._same_day(day1, 30), lambda: self._randomization_visit(run, day1))
+
+    def _visit(
+        self, run: SubjectRun, visit_id: str, on: date, week: int, overrides: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        visit = VisitKey(visit_id)
+        self._do(
+            coordinator(run.site_id),
+            capture.record_visit_date,
+            cmd.RecordVisitDate(run.subject_id, visit, on.isoformat()),
+        )
+        declared = self.definition.visit(visit_id)
+        for form_id in declared.forms if declared is not None else ():
+            values = self.values.form_values(form_id, run.profile, on, run.consent, week)
+            self._save(run, FormKey(form_id, visit), {**values, **(overrides or {}).get(form_id, {})})
+
+    def _save(self, run: SubjectRun, key: FormKey, values: dict[str, str]) -> None:
+        if not values:
+            return
+        if key.form_id in ("VS", "LB") and self.rng.random() < 0.04:
+            item_id = "SYSBP" if key.form_id == "VS" else "K"
+            item = self.definition.form(key.form_id)
+            declared = item.item(item_id) if item is not None else None
+            if declared is not None and item_id in values:
+                run.corrections[(str(key), item_id)] = values[item_id]
+                values = {**values, item_id: self.values.typo(declared, values[item_id])}
+        items = {item_id: cmd.ItemInput(value=value) for item_id, value in values.items()}
+        self._do(coordinator(run.site_id), capture.save_form, cmd.SaveForm(run.subject_id, key, items))
+        if self.rng.random() < 0.8:
+            self._later((10, 40), lambda: self._monitor_visit(run, key))
+
+    def _randomization_visit(self, run: SubjectRun, day1: date) -> None:
+        self._visit(run, self.definition.schedule.anchor, day1, week=0)
+        try:
+            self._do(
+                coordinator(run.site_id), capture.enrol_subject, cmd.EnrolSubject(run.subject_id, day1.isoformat())
+            )
+        except DomainRuleViolation as refusal:
+            self.stats["screen failures"] += 1
+            reason = f"Eligibility not met at Day 1: {refusal.message}"
+            self._do(
+                coordinator(run.site_id),
+                capture.screen_fail_subject,
+                cmd.ScreenFailSubject(run.subject_id, day1.isoformat(), reason),
+            )
+            return
+        run.anchor = day1
+        self._plan_treatment(run)
+
+    def _plan_treatment(self, run: SubjectRun) -> None:
+        anchor = run.anchor
+        if anchor is None:
+            return
+        withdraws_after = self.rng.choice((2, 3, 4)) if self.rng.random() < 0.06 else None
+        scheduled = [
+            v for v in self.definition.schedule.visits if v.type is VisitType.SCHEDULED and v.day and v.day > 1
+        ]
+        last = anchor
+        for index, visit in enumerate(scheduled):
+            if withdraws_after is not None and index >= withdraws_after:
+                break
+            shift = self.rng.randint(-visit.window.early, visit.window.late)
+            if self.rng.random() < 0.06:
+                shift = visit.window.late + self.rng.randint(2, 6)
+            day = visit.day or 1
+            on = anchor + timedelta(days=day - 1 + shift)
+            last = on
+            self.at(self._same_day(on, 60), partial(self._visit, run, visit.id, on, (day - 1) // 7))
+        if self.rng.random() < 0.35:
+            start = anchor + timedelta(days=self.rng.randint(3, 60))
+            self.at(self._same_day(start + timedelta(days=2), 120), lambda: self._adverse_event(run, start))
+        if self.rng.random() < 0.25:
+            self.at(self._same_day(anchor, 90), lambda: self._medication(run, run.consent))
+        end = last + timedelta(days=self.rng.randint(1, 4))
+        self.at(self._same_day(end, 180), lambda: self._end_of_study(run, end, withdrawn=withdraws_after is not None))
+
+    def _log_form(self, run: SubjectRun, form_id: str, values: dict[str, str]) -> None:
+        if form_id not in self.definition.schedule.log_forms:
+            return
+        if form_id == "AE":
+            run.ae_records += 1
+            record = run.ae_records
+        else:
+            run.cm_records += 1
+            record = run.cm_records
+        self._save(run, FormKey(form_id, None, record), values)
+
+    def _adverse_event(self, run: SubjectRun, start: date) -> None:
+        self._log_form(run, "AE", self.values.adverse_event(start, ongoing=self.rng.random() < 0.3))
+
+    def _medication(self, run: SubjectRun, start: date) -> None:
+        self._log_form(run, "CM", self.values.medication(start))
+
+    def _end_of_study(self, run: SubjectRun, on: date, withdrawn: bool) -> None:
+        eos = next((v for v in self.definition.schedule.visits if v.type is VisitType.END_OF_STUDY), None)
+        if withdrawn:
+            reason = "Subject withdrew consent for further visits"
+            self._do(
+                coordinator(run.site_id),
+                capture.withdraw_subject,
+                cmd.WithdrawSubject(run.subject_id, on.isoformat(), reason),
+            )
+        if eos is not None:
+            status = "WITHDRAWAL BY SUBJECT" if withdrawn else "COMPLETED"
+            self._visit(run, eos.id, on, week=12, overrides={"DS": {"DSDECOD": status, "DSSTDAT": on.isoformat()}})
+        if not withdrawn:
+            self._do(
+                coordinator(run.site_id), capture.complete_subject, cmd.CompleteSubject(run.subject_id, on.isoformat())
+            )
+        self._later((25, 45), lambda: self._lock_if_clean(run))
+
+    # Monitoring, queries and data management.
+    def _monitor_visit(self, run: SubjectRun, key: FormKey) -> None:
+        try:
+            self._do(MONITOR, capture.verify_source_data, cmd.VerifySourceData(run.subject_id, key))
+        except DomainRuleViolation:
+            self.stats["sdv skipped"] += 1
+            return
+        if self.rng.random() < 0.08:
+            form = self.definition.form(key.form_id)
+            item = self.rng.choice(form.items) if form is not None else None
+            if item is not None and item.derived is None:
+                text = f"Please confirm {item.label.lower()} against the source document."
+                opened = self._do_query(
+                    MONITOR,
+                    queries.open_manual_query,
+                    run.site_id,
+                    qcmd.OpenQuery(run.subject_id, str(key), item.id, text),
+                )
+                query_id = opened[0].payload["query_id"] if opened else None
+                if query_id is not None:
+                    self._later((2, 8), lambda: self._answer_then_close(run, query_id, "Confirmed against the source."))
+
+    def _do_query(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent]:
+        with self.platform.unit_of_work(actor) as uow:
+            recorded: list[RecordedEvent] = handler(uow, self.study_id, *args)
+            uow.commit()
+        self.stats["commands"] += 1
+        for event in recorded:
+            self.stats[event.event_type] += 1
+        return recorded
+
+    def _plan_site_response(self, event: RecordedEvent) -> None:
+        payload = event.payload
+        run = self._runs.get(payload["subject_id"])
+        if run is not None:
+            form, item, query_id = payload["form"], payload["item"], payload["query_id"]
+            self._later((1, 10), lambda: self._respond(run, form, item, query_id))
+
+    def _respond(self, run: SubjectRun, form: str, item: str, query_id: str) -> None:
+        """The site corrects a transcription error from the source, or confirms the value and answers."""
+        true_value = run.corrections.pop((form, item), None)
+        if true_value is not None:
+            reason = "Transcription error; corrected from the source document"
+            change = cmd.SaveForm(run.subject_id, FormKey.parse(form), {item: cmd.ItemInput(true_value)}, reason=reason)
+            self._do(coordinator(run.site_id), capture.save_form, change)
+            return
+        self._answer_then_close(run, query_id, "Value confirmed against the source document.")
+
+    def _answer_then_close(self, run: SubjectRun, query_id: str, answer: str) -> None:
+        if not self._query_has_status(query_id, "open"):
+            return
+        self._do_query(coordinator(run.site_id), queries.answer_query, qcmd.AnswerQuery(query_id, answer))
+        self._later((2, 7), lambda: self._close(query_id))
+
+    def _close(self, query_id: str) -> None:
+        if self._query_has_status(query_id, "answered"):
+            self._do_query(DATA_MANAGER, queries.close_query, qcmd.CloseQuery(query_id, "Answer accepted."))
+
+    def _query_has_status(self, query_id: str, status: str) -> bool:
+        with self.platform.engine.connect() as connection:
+            rows = list_queries(connection, self.study_id, status=status)
+        return any(row["query_id"] == query_id for row in rows)
+
+    def _lock_if_clean(self, run: SubjectRun) -> None:
+        """Data management locks a finished casebook once no query on it is open or answered."""
+        with self.platform.engine.connect() as connection:
+            pending = [
+                row
+                for row in list_queries(connection, self.study_id, subject_id=run.subject_id)
+                if row["status"] in ("open", "answered")
+            ]
+        if pending or self.rng.random() < 0.4:
+            self.stats["casebooks left open"] += 1
+            return
+        self._do(DATA_MANAGER, capture.lock_casebook, cmd.LockCasebook(run.subject_id))

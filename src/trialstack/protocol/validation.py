@@ -13,7 +13,7 @@ from typing import Protocol
 
 from trialstack.protocol.definition import BlindingLevel, ItemType, StudyDefinition, StudyRole, range_checks
 from trialstack.protocol.definition_forms import NUMERIC_TYPES, Form
-from trialstack.protocol.problems import Finding
+from trialstack.protocol.problems import Finding, NoSource, StudyProblem, locate_findings
 from trialstack.protocol.symbols import RESERVED_NAMES
 from trialstack.protocol.validation_rules import check_expressions
 from trialstack.protocol.validation_schedule import check_schedule
@@ -35,6 +35,11 @@ def validate_definition(definition: StudyDefinition, *, pruned: Pruned = frozens
         *check_schedule(definition),
         *check_expressions(definition, pruned),
     ]
+
+
+def definition_problems(definition: StudyDefinition, *, file: str = "<definition>") -> list[StudyProblem]:
+    """The problems of a definition built in code or by a loader without positions (pointer only)."""
+    return locate_findings(validate_definition(definition), NoSource(file))
 
 
 def _duplicates(entities: Sequence[_Identified], pointer: str, kind: str) -> Iterator[Finding]:

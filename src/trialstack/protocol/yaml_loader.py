@@ -40,7 +40,7 @@ def check_study_yaml(text: str, *, file: str = "<string>") -> StudyCheck:
     """Parse, validate the structure, then the semantics: every problem at once, in file order."""
     source, findings = compose_yaml(text, file)
     definition = None
-    if source.data is not None:
+    if source.parsed:
         result = build_definition(source.data)
         findings += result.findings
         if result.definition is not None:

@@ -16,6 +16,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from trialstack.protocol.problems import Finding, escape_pointer_token
+from trialstack.protocol.yaml_scalars import scalar_position
 
 _TAG = "tag:yaml.org,2002:"
 
@@ -27,6 +28,7 @@ class YamlSource:
     file: str
     text: str
     data: Any = None
+    parsed: bool = False  # the text is well-formed YAML with one document, so `data` is meaningful
     values: dict[str, Node] = field(default_factory=dict)
     keys: dict[str, Node] = field(default_factory=dict)
 
@@ -40,8 +42,6 @@ class YamlSource:
         if node is None:
             return (1, 1)
         if expression_at is not None and isinstance(node, ScalarNode):
-            from trialstack.protocol.yaml_scalars import scalar_position
-
             line, column = scalar_position(self.text, node, expression_at)
         else:
             line, column = node.start_mark.line, node.start_mark.column
@@ -64,6 +64,7 @@ def compose_yaml(text: str, file: str) -> tuple[YamlSource, list[Finding]]:
         return source, [Finding("", "the file is empty: a study definition is a YAML mapping")]
     findings: list[Finding] = []
     source.data = _Builder(source, findings).build(root, "", frozenset())
+    source.parsed = True
     return source, findings
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from sqlalchemy import Connection
+
 from trialstack.capture import commands as cmd
 from trialstack.capture import decide as rules_of
 from trialstack.capture.checks import CheckResult, StudyRules, rules_for
@@ -17,6 +19,8 @@ from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
 from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
 from trialstack.errors import NotFound
+from trialstack.ledger import store
+from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict
 from trialstack.ledger.registry import decode, encode
@@ -45,18 +49,22 @@ def study_rules(uow: UnitOfWork, study_id: str) -> StudyRules:
     return rules_for(version)
 
 
-def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
-    """Fold the subject's stream, starting from the cached state when there is one."""
+def read_casebook(connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str) -> Casebook:
+    """Fold the subject's stream, starting from the cached state when there is one (reads and writes alike)."""
     stream_id = subject_stream_id(study_id, subject_id)
-    cached = uow.cache.get(SUBJECT, stream_id)
+    cached = cache.get(SUBJECT, stream_id)
     state: Casebook = cached if isinstance(cached, Casebook) else Casebook(study_id, subject_id)
-    events = uow.read_stream(SUBJECT, stream_id, after_version=state.version)
+    events = store.read_stream(connection, SUBJECT, stream_id, after_version=state.version)
     for recorded in events:
         state = evolve(decode(recorded), state)
     if events:
         state = replace(state, version=events[-1].stream_version)
-        uow.cache.put(SUBJECT, stream_id, state)
+        cache.put(SUBJECT, stream_id, state)
     return state
+
+
+def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
+    return read_casebook(uow.connection, uow.cache, study_id, subject_id)
 
 
 def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:

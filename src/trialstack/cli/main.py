@@ -59,6 +59,30 @@ def bench_ledger_command(
     run(events=events, postgres_server=postgres, emit=console.print)
 
 
+@bench_app.command("capture")
+@clear_errors
+def bench_capture_command(
+    saves: Annotated[int, typer.Option(help="Form saves per figure.")] = 300,
+    sizes: Annotated[str, typer.Option(help="Ledger sizes to measure at, comma-separated.")] = "0,1000000,10000000",
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL (a scratch database is created and dropped).")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """Form-save latency (p50/p99) against a bare INSERT + COMMIT, and at 1 M / 10 M ledger events."""
+    load_benchmark("capture_bench").run(
+        saves=saves, sizes=[int(s) for s in sizes.split(",")], postgres_server=postgres, emit=console.print
+    )
+
+
+@bench_app.command("rules")
+@clear_errors
+def bench_rules_command(
+    states: Annotated[int, typer.Option(help="Random casebook states to evaluate.")] = 100_000,
+) -> None:
+    """The demo study's edit checks: evals/s against simpleeval, cel-python and hand-written lambdas."""
+    load_benchmark("rules_bench").run(console.print, states=states)
+
+
 def load_benchmark(name: str) -> Any:
     """Import `benchmarks/<name>.py` from the source checkout (benchmarks are not part of the installed package)."""
     root = Path(__file__).resolve().parents[3]

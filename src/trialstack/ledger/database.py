@@ -11,6 +11,8 @@ from sqlalchemy.exc import ArgumentError
 from trialstack.ledger.errors import DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "trialstack_write"
+"""Execution option a unit of work sets on its connection: on SQLite its transaction takes the write lock."""
 
 
 def normalize_url(url: str) -> URL:
@@ -28,10 +30,11 @@ def normalize_url(url: str) -> URL:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE so each transaction takes the write lock up front.
+    """WAL, foreign keys, and BEGIN IMMEDIATE for units of work so each takes the write lock up front.
 
-    Taking the lock at BEGIN is how appends to a study are serialized on SQLite (DESIGN.md §2); pysqlite's own
-    transaction handling is switched off so SQLAlchemy's `begin` event decides the BEGIN statement.
+    Taking the lock at BEGIN is how appends to a study are serialized on SQLite (DESIGN.md §2); reads begin a
+    deferred transaction and never wait for writers (WAL). pysqlite's own transaction handling is switched off so
+    SQLAlchemy's `begin` event decides the BEGIN statement.
     """
 
     @event.listens_for(engine, "connect")
@@ -46,7 +49,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writing = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -34,36 +34,17 @@ class StreamIndex:
         latest: dict[tuple[str, str], RecordedEvent] = {}
         for event in events:
             latest[(event.stream_type, event.stream_id)] = event
-        keys = list(latest)
-        existing = set()
-        for chunk_start in range(0, len(keys), 500):
-            chunk = keys[chunk_start : chunk_start + 500]
-            ids = [k[1] for k in chunk]
-            existing |= {
-                (str(r[0]), str(r[1]))
-                for r in connection.execute(
-                    select(stream_index.c.stream_type, stream_index.c.stream_id).where(
-                        stream_index.c.stream_id.in_(ids)
-                    )
-                )
-            }
-        inserts = []
-        for key, event in latest.items():
-            values = {
-                "version": event.stream_version,
-                "last_event_type": event.event_type,
-                "last_study_seq": event.study_seq,
-            }
-            if key in existing:
-                connection.execute(
-                    stream_index.update()
-                    .where(stream_index.c.stream_type == key[0], stream_index.c.stream_id == key[1])
-                    .values(**values)
-                )
-            else:
-                inserts.append({"stream_type": key[0], "stream_id": key[1], "study_id": event.study_id, **values})
-        if inserts:
-            connection.execute(stream_index.insert(), inserts)
+        marker = "%s" if connection.dialect.name == "postgresql" else "?"
+        connection.exec_driver_sql(
+            f"INSERT INTO {stream_index.name} (stream_type, stream_id, study_id, version, last_event_type,"
+            f" last_study_seq) VALUES ({', '.join([marker] * 6)}) ON CONFLICT (stream_type, stream_id) DO UPDATE SET"
+            " version = excluded.version, last_event_type = excluded.last_event_type,"
+            " last_study_seq = excluded.last_study_seq",
+            [
+                (e.stream_type, e.stream_id, e.study_id, e.stream_version, e.event_type, e.study_seq)
+                for e in latest.values()
+            ],
+        )
 
 
 def list_streams(connection: Connection, study_id: str, stream_type: str | None = None) -> list[dict[str, object]]:

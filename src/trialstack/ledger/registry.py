@@ -25,21 +25,25 @@ class EventTypeInfo:
     context: str
     model: type[BaseModel]
     schema_version: int
+    blinded: bool = False
     upcasters: dict[int, Upcaster] = field(default_factory=dict)
 
 
 _EVENT_TYPES: dict[str, EventTypeInfo] = {}
 
 
-def event_type(context: str, schema_version: int = 1) -> Callable[[ModelT], ModelT]:
-    """Register a payload model under its class name (past tense: `ItemValueEntered`)."""
+def event_type(context: str, schema_version: int = 1, *, blinded: bool = False) -> Callable[[ModelT], ModelT]:
+    """Register a payload model under its class name (past tense: `ItemValueEntered`).
+
+    `blinded` marks events that reveal treatment (allocations, kit contents): only unblinded roles see them.
+    """
 
     def register(model: ModelT) -> ModelT:
         name = model.__name__
         known = _EVENT_TYPES.get(name)
         if known is not None and known.model is not model:
             raise LedgerError(f"event type {name!r} is registered twice ({known.context} and {context})")
-        _EVENT_TYPES[name] = EventTypeInfo(name, context, model, schema_version)
+        _EVENT_TYPES[name] = EventTypeInfo(name, context, model, schema_version, blinded)
         return model
 
     return register
@@ -58,6 +62,12 @@ def upcaster(name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
 def context_of(name: str) -> str:
     info = _EVENT_TYPES.get(name)
     return info.context if info is not None else "unknown"
+
+
+def is_blinded(name: str) -> bool:
+    """Whether an event type reveals treatment; unknown types count as blinded (never leak what is not known)."""
+    known = _EVENT_TYPES.get(name)
+    return known is None or known.blinded
 
 
 def info(name: str) -> EventTypeInfo:

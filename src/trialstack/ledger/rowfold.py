@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, tuple_
+from sqlalchemy import Connection, Table
 
 from trialstack.ledger.envelope import RecordedEvent
 
@@ -23,6 +23,34 @@ _CHUNK = 400
 
 def key_of(table: Table, row: Row) -> Key:
     return tuple(row[column.name] for column in table.primary_key.columns)
+
+
+class _TableSql:
+    """Driver-level SQL for one table (built once): the hot path skips SQLAlchemy statement compilation."""
+
+    def __init__(self, table: Table, marker: str) -> None:
+        self.columns = [column.name for column in table.columns]
+        self.keys = [column.name for column in table.primary_key.columns]
+        self._key_row = "(" + ", ".join([marker] * len(self.keys)) + ")"
+        self._select = f"SELECT {', '.join(self.columns)} FROM {table.name} WHERE ({', '.join(self.keys)}) IN "
+        self.delete = f"DELETE FROM {table.name} WHERE " + " AND ".join(f"{k} = {marker}" for k in self.keys)
+        self.insert = (
+            f"INSERT INTO {table.name} ({', '.join(self.columns)}) VALUES ({', '.join([marker] * len(self.columns))})"
+        )
+
+    def select(self, count: int) -> str:
+        return self._select + "(VALUES " + ", ".join([self._key_row] * count) + ")"
+
+
+_SQL: dict[tuple[str, str], _TableSql] = {}
+
+
+def _sql(connection: Connection, table: Table) -> _TableSql:
+    dialect = connection.dialect.name
+    cached = _SQL.get((dialect, table.name))
+    if cached is None:
+        cached = _SQL[(dialect, table.name)] = _TableSql(table, "%s" if dialect == "postgresql" else "?")
+    return cached
 
 
 class RowStore:
@@ -38,14 +66,15 @@ class RowStore:
         self._tables[table.name] = table
         known = self._rows[table.name]
         missing = [key for key in keys if key not in known]
-        columns = list(table.primary_key.columns)
+        sql = _sql(self._connection, table)
         for start in range(0, len(missing), _CHUNK):
             chunk = missing[start : start + _CHUNK]
             for key in chunk:
                 known[key] = None
-            for found in self._connection.execute(select(table).where(tuple_(*columns).in_(chunk))):
-                row = dict(found._mapping)
-                known[key_of(table, row)] = row
+            parameters = tuple(value for key in chunk for value in key)
+            for found in self._connection.exec_driver_sql(sql.select(len(chunk)), parameters):
+                row = dict(zip(sql.columns, found, strict=True))
+                known[tuple(row[k] for k in sql.keys)] = row
 
     def get(self, table: Table, key: Key) -> Row | None:
         rows = self._rows[table.name]
@@ -67,16 +96,12 @@ class RowStore:
 
     def flush(self) -> None:
         for name, keys in self._dirty.items():
-            table = self._tables[name]
-            columns = list(table.primary_key.columns)
-            condition = and_(*(column == bindparam(f"k_{column.name}") for column in columns))
-            self._connection.execute(
-                table.delete().where(condition),
-                [{f"k_{c.name}": value for c, value in zip(columns, key, strict=True)} for key in keys],
-            )
-            rows = [row for key in keys if (row := self._rows[name][key]) is not None]
+            sql = _sql(self._connection, self._tables[name])
+            ordered = sorted(keys)
+            self._connection.exec_driver_sql(sql.delete, ordered)
+            rows = [tuple(row[c] for c in sql.columns) for key in ordered if (row := self._rows[name][key]) is not None]
             if rows:
-                self._connection.execute(table.insert(), rows)
+                self._connection.exec_driver_sql(sql.insert, rows)
         self._dirty.clear()
 
 

@@ -100,4 +100,15 @@ projection_state = Table(
     Column("fingerprint", String(64), nullable=False),
 )
 
+api_idempotency = Table(
+    "api_idempotency",
+    ledger_metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("principal", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+)
+
 LEDGER_COLUMNS = [c.name for c in ledger_event.columns]

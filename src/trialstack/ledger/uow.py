@@ -18,6 +18,7 @@ from trialstack.ledger import store
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
+from trialstack.ledger.database import WRITE_OPTION
 from trialstack.ledger.envelope import Actor, NewEvent, RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict, LedgerError
 from trialstack.ledger.wiring import LedgerWiring, relevant_events
@@ -50,12 +51,13 @@ class UnitOfWork:
         self._heads: dict[str, tuple[int, str]] = {}
         self._versions: dict[tuple[str, str], int] = {}
         self._new: list[RecordedEvent] = []
+        self._settled = 0
         self._cause: RecordedEvent | None = None
         self._connection: Connection | None = None
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self._connection = self._engine.connect()
+        self._connection = self._engine.connect().execution_options(**{WRITE_OPTION: True})
         self._connection.begin()
         return self
 
@@ -195,20 +197,20 @@ class UnitOfWork:
         finally:
             self._cause = previous
 
-    def commit(self) -> list[RecordedEvent]:
-        """Run projections and policy reactors until quiet, write the study heads, commit.
+    def settle(self) -> list[RecordedEvent]:
+        """Run projections and policy reactors until no new event appears; returns every event of this unit.
 
-        Returns every event this unit appended, reactions included, so a save can answer with the checks it ran.
+        Called by `commit`; an adapter calls it first when it must write something that depends on the reactions
+        (an idempotent response) in the same transaction.
         """
         connection = self.connection
-        done = 0
         rounds = 0
-        while done < len(self._new):
+        while self._settled < len(self._new):
             rounds += 1
             if rounds > MAX_REACTION_ROUNDS:
                 raise TrialStackError(f"policy reactions did not settle after {MAX_REACTION_ROUNDS} rounds")
-            batch = self._new[done:]
-            done = len(self._new)
+            batch = self._new[self._settled :]
+            self._settled = len(self._new)
             for projection in self._wiring.projections:
                 relevant = relevant_events(projection, batch)
                 if relevant:
@@ -217,6 +219,12 @@ class UnitOfWork:
                 for reactor in self._wiring.reactors.get(event.event_type, ()):
                     with self._caused_by(event):
                         reactor(event, self)
+        return list(self._new)
+
+    def commit(self) -> list[RecordedEvent]:
+        """Settle, write the study heads, commit. Returns every event appended, reactions included."""
+        connection = self.connection
+        self.settle()
         for study_id, (seq, last_hash) in self._heads.items():
             store.write_study_head(connection, study_id, seq, last_hash)
         connection.commit()

@@ -111,7 +111,7 @@ def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(
 def test_a_blocking_check_refuses_the_save(demo: Platform) -> None:
     site, subject = screened(demo)
     before = ledger_count(demo)
-    with pytest.raises(DomainRuleViolation, match="Temperature must be 34.0 to 42.0") as caught:
+    with pytest.raises(DomainRuleViolation, match=r"Temperature must be 34\.0 to 42\.0") as caught:
         site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, SCREENING_VS, vitals(TEMP="45.0")))
     assert caught.value.field == "items.TEMP"
     assert ledger_count(demo) == before

@@ -1,0 +1,188 @@
+"""`trialstack bench capture`: saving a 20-item form with its edit checks, against a bare INSERT + COMMIT.
+
+Per backend, in one run: p50/p99 of a form save through the real handler (load casebook, decide, append,
+reactions, read models, one transaction) vs a one-row INSERT + COMMIT on the same database; then the save p99
+again with 1 M and 10 M events already in the ledger (written by a fast generator, hash-chained) vs empty.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Emit, scratch_postgres, scratch_sqlite
+from trialstack.bootstrap import Platform, bootstrap
+from trialstack.capture import commands as cmd
+from trialstack.capture import handlers
+from trialstack.capture.refs import FormKey, VisitKey
+from trialstack.clock import FixedClock
+from trialstack.ledger import store
+from trialstack.ledger.chain import GENESIS_HASH, chain_hash, envelope_bytes
+from trialstack.ledger.envelope import Actor
+from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.definition import StudyDefinition
+from trialstack.protocol.handlers import publish_study_version
+from trialstack.protocol.version import study_version
+from trialstack.settings import Settings
+
+STUDY = "BENCH-20"
+SITE = "01"
+COORDINATOR = Actor("user:bench", "study_coordinator")
+ITEMS = 20
+
+
+def bench_definition() -> StudyDefinition:
+    """One visit with one 20-item form: 20 range checks plus 10 cross-item checks, like a vital-signs page."""
+    items = [
+        {
+            "id": f"V{n:02d}",
+            "label": f"Measurement {n}",
+            "type": "integer",
+            "unit": "u",
+            "range": {"min": 10, "max": 500},
+        }
+        for n in range(ITEMS)
+    ]
+    checks = [
+        {
+            "id": f"X{n:02d}",
+            "form": "F20",
+            "item": f"V{n:02d}",
+            "expression": f"V{n:02d} < V{n + 1:02d} + 200 and abs(V{n:02d} - V{n + 1:02d}) <= 400",
+            "message": f"V{n:02d} inconsistent with V{n + 1:02d}",
+        }
+        for n in range(0, ITEMS - 1, 2)
+    ]
+    return StudyDefinition.model_validate(
+        {
+            "study": {"id": STUDY, "name": "Capture benchmark", "phase": "2", "protocol_version": "1"},
+            "sites": [{"id": SITE, "name": "Bench site", "country": "US"}],
+            "schedule": {"anchor": "V1", "visits": [{"id": "V1", "name": "Visit 1", "day": 1, "forms": ["F20"]}]},
+            "forms": [{"id": "F20", "name": "Twenty items", "items": items}],
+            "edit_checks": checks,
+        }
+    )
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def prepare_subjects(platform: Platform, count: int) -> list[str]:
+    subjects = []
+    for _ in range(count):
+        with platform.unit_of_work(COORDINATOR) as uow:
+            outcome = handlers.screen_subject(uow, STUDY, cmd.ScreenSubject(SITE, "2026-01-05"))
+            subject = str(outcome.subject_id)
+            handlers.record_visit_date(uow, STUDY, cmd.RecordVisitDate(subject, VisitKey("V1"), "2026-01-05"))
+            uow.commit()
+        subjects.append(subject)
+    return subjects
+
+
+def time_saves(platform: Platform, subjects: list[str], seed: int) -> list[float]:
+    samples = []
+    form = FormKey("F20", VisitKey("V1"))
+    for index, subject in enumerate(subjects):
+        values = {f"V{n:02d}": cmd.ItemInput(str(100 + (index * 7 + n * 13 + seed) % 300)) for n in range(ITEMS)}
+        start = time.perf_counter()
+        with platform.unit_of_work(COORDINATOR) as uow:
+            handlers.save_form(uow, STUDY, cmd.SaveForm(subject, form, values))
+            uow.commit()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def time_bare_commits(platform: Platform, count: int) -> list[float]:
+    with platform.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS bench_bare (id INTEGER PRIMARY KEY, note TEXT)")
+    marker = "%s" if platform.engine.dialect.name == "postgresql" else "?"
+    samples = []
+    for n in range(count):
+        start = time.perf_counter()
+        with platform.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO bench_bare (id, note) VALUES ({marker}, {marker})", (n, "x" * 40))
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def fill_ledger(platform: Platform, total: int, progress: Callable[[int], None] | None = None) -> None:
+    """Write `total` hash-chained events of another study straight into the ledger (bulk path, no projections)."""
+    with platform.engine.connect() as connection:
+        already = store.count_events(connection, "FILLER")
+    prev = GENESIS_HASH
+    with platform.engine.connect() as connection:
+        last = store.read_study(connection, "FILLER", max(0, already - 1), 1)
+        if last:
+            prev = last[-1].hash
+    recorded = "2025-06-01T00:00:00.000000Z"
+    batch: list[tuple[Any, ...]] = []
+    for seq in range(already + 1, total + 1):
+        payload = f'{{"item":"V{seq % 20:02d}","subject_id":"F-{seq // 200:07d}","value":"{seq % 300}"}}'
+        fields: dict[str, Any] = {
+            "study_id": "FILLER", "study_seq": seq, "stream_type": "filler", "stream_id": f"FILLER/{seq // 200}",
+            "stream_version": seq % 200 + 1, "event_type": "FillerRecorded", "schema_version": 1,
+            "payload_json": payload, "actor_id": "bench", "actor_role": "system", "on_behalf_of": None,
+            "reason": None, "occurred_at": recorded, "recorded_at": recorded, "source": None, "external_id": None,
+            "correlation_id": None, "causation_id": None, "prev_hash": prev,
+        }  # fmt: skip
+        digest = chain_hash(prev, envelope_bytes(**fields))
+        batch.append((*fields.values(), digest))
+        prev = digest
+        if len(batch) == 50_000 or seq == total:
+            with platform.engine.begin() as connection:
+                store.insert_events(connection, batch)
+                connection.exec_driver_sql("DELETE FROM study_head WHERE study_id = 'FILLER'")
+                connection.exec_driver_sql(
+                    f"INSERT INTO study_head (study_id, last_seq, last_hash) VALUES ('FILLER', {seq}, '{digest}')"
+                )
+            if progress is not None:
+                progress(len(batch))
+            batch = []
+
+
+def bench_backend(label: str, scratch: AbstractContextManager[str], saves: int, sizes: list[int], emit: Emit) -> None:
+    with scratch as url:
+        platform = bootstrap(
+            Settings(database_url=url), clock=FixedClock(datetime(2026, 1, 6, tzinfo=UTC)), migrate=True
+        )
+        with platform.unit_of_work(COORDINATOR) as uow:
+            publish_study_version(uow, PublishStudyVersion(study_version(bench_definition()), "yaml", "bench"))
+            uow.commit()
+        bare = time_bare_commits(platform, saves)
+        bare_p50, bare_p99 = _percentile(bare, 0.5), _percentile(bare, 0.99)
+        emit(f"{label} bare insert+commit: p50 {bare_p50 * 1e3:.2f} ms, p99 {bare_p99 * 1e3:.2f} ms")
+        baseline_p99 = 0.0
+        for size in sizes:
+            fill_ledger(platform, size)
+            subjects = prepare_subjects(platform, saves)
+            samples = time_saves(platform, subjects, seed=size)
+            p50, p99 = _percentile(samples, 0.5), _percentile(samples, 0.99)
+            if not baseline_p99:
+                baseline_p99 = p99
+                emit(f"{label} save 20-item form p50: {p50 * 1e3:.2f} ms ({p50 / bare_p50:.2f}× bare p50)")
+                emit(f"{label} save 20-item form p99: {p99 * 1e3:.2f} ms ({p99 / bare_p99:.2f}× bare p99)")
+            else:
+                emit(
+                    f"{label} save p99 with {size:,} events in the ledger: {p99 * 1e3:.2f} ms "
+                    f"({p99 / baseline_p99:.2f}× empty ledger)"
+                )
+            emit(f"{label}   (mean {statistics.mean(samples) * 1e3:.2f} ms over {len(samples)} saves)")
+        platform.close()
+
+
+def run(
+    saves: int = 300, sizes: list[int] | None = None, postgres_server: str | None = None, emit: Emit = print
+) -> None:
+    sizes = sizes if sizes is not None else [0, 1_000_000, 10_000_000]
+    with tempfile.TemporaryDirectory() as directory:
+        bench_backend("sqlite", scratch_sqlite(Path(directory)), saves, sizes, emit)
+    if postgres_server:
+        bench_backend("postgresql", scratch_postgres(postgres_server), saves, sizes, emit)

@@ -1,0 +1,23 @@
+"""Request-scoped access to the Platform and the StudyVersion in force."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy import Connection
+
+from trialstack.bootstrap import Platform
+from trialstack.capture.checks import StudyRules, rules_for
+from trialstack.errors import NotFound
+from trialstack.protocol.readmodel import version_in_force
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def study_rules_of(connection: Connection, study_id: str) -> StudyRules:
+    version = version_in_force(connection, study_id)
+    if version is None:
+        raise NotFound(f"study {study_id} is not loaded", field="study")
+    return rules_for(version)

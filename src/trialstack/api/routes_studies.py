@@ -1,0 +1,84 @@
+"""Study endpoints: the studies a user can see, the definition in force, and the ledger feed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from trialstack.api.platform import platform_of
+from trialstack.api.security import current_principal
+from trialstack.identity.policy import Action, Principal, authorize
+from trialstack.ledger import store
+from trialstack.ledger.registry import is_blinded
+from trialstack.protocol.readmodel import list_versions, version_in_force
+
+router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+@router.get("")
+def get_studies(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The studies the user holds a role in, with the StudyVersion in force."""
+    studies = sorted({grant.study_id for grant in principal.grants})
+    with platform_of(request).engine.connect() as connection:
+        versions = [v for v in list_versions(connection) if v.in_force and v.study_id in studies]
+    return {
+        "studies": [
+            {"study_id": v.study_id, "version_hash": v.version_hash, "protocol_version": v.protocol_version}
+            for v in versions
+        ]
+    }
+
+
+@router.get("/{study_id}")
+def get_study(study_id: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The StudyVersion in force: its hash and its whole definition."""
+    authorize(principal, Action.STUDY_READ, study_id)
+    with platform_of(request).engine.connect() as connection:
+        version = version_in_force(connection, study_id)
+        history = list_versions(connection, study_id)
+    if version is None:
+        return {"study_id": study_id, "loaded": False, "versions": []}
+    return {
+        "study_id": study_id,
+        "loaded": True,
+        "version_hash": version.hash,
+        "definition": version.definition.model_dump(mode="json", exclude_defaults=True),
+        "versions": [v.__dict__ for v in history],
+    }
+
+
+@router.get("/{study_id}/events")
+def get_events(
+    study_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0, description="Return events with study_seq greater than this")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """A page of the study's ledger, in order. Events that would unblind are left out for blinded users."""
+    authorize(principal, Action.EVENTS_READ, study_id)
+    unblinded = principal.is_unblinded(study_id)
+    with platform_of(request).engine.connect() as connection:
+        page = store.read_study(connection, study_id, after, limit)
+    events = [
+        {
+            "study_seq": e.study_seq,
+            "event_type": e.event_type,
+            "stream_type": e.stream_type,
+            "stream_id": e.stream_id,
+            "stream_version": e.stream_version,
+            "payload": e.payload,
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "reason": e.reason,
+            "occurred_at": e.occurred_at,
+            "recorded_at": e.recorded_at,
+            "hash": e.hash,
+        }
+        for e in page
+        if unblinded or not is_blinded(e.event_type)
+    ]
+    last = page[-1].study_seq if page else after
+    return {"events": events, "next_after": last, "more": len(page) == limit}

@@ -1,0 +1,79 @@
+"""Request bodies of the API (Pydantic v2). Values are strings or integers: decimals travel as text."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScreenRequest(Body):
+    site_id: str = Field(min_length=1, max_length=20)
+    screened_on: str = Field(description="ISO date (YYYY-MM-DD)")
+
+
+class EnrolRequest(Body):
+    enrolled_on: str
+
+
+class ScreenFailRequest(Body):
+    failed_on: str
+    reason: str = Field(min_length=1)
+
+
+class WithdrawRequest(Body):
+    withdrawn_on: str
+    reason: str = Field(min_length=1)
+
+
+class CompleteRequest(Body):
+    completed_on: str
+
+
+class VisitDateRequest(Body):
+    visit_date: str
+    reason: str | None = None
+
+
+class ItemEntry(Body):
+    value: str | int | None = None
+    unit: str | None = None
+    not_done_reason: str | None = None
+    reason_for_change: str | None = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _no_binary_floats(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError('send decimal values as strings ("37.5"), not JSON numbers with a fraction')
+        return value
+
+
+class SaveFormRequest(Body):
+    items: dict[str, ItemEntry]
+    reason: str | None = Field(default=None, description="Reason for change for every changed item without its own")
+
+
+class SdvRequest(Body):
+    items: list[str] = Field(default_factory=list)
+
+
+class ReasonRequest(Body):
+    reason: str = Field(min_length=1)
+
+
+class OpenQueryRequest(Body):
+    subject_id: str
+    form: str
+    item: str
+    text: str = Field(min_length=1)
+
+
+class TextRequest(Body):
+    text: str = Field(min_length=1)
+
+
+class CloseQueryRequest(Body):
+    resolution: str = Field(min_length=1)

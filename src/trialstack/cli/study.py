@@ -9,15 +9,19 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from trialstack.cli.common import clear_errors, console
 from trialstack.protocol.definition import StudyDefinition
-from trialstack.protocol.diff import ChangeKind, StudyDiff, diff_definitions
+from trialstack.protocol.diff import diff_definitions
+from trialstack.protocol.diff_render import render_diff
 from trialstack.protocol.version import StudyVersion, study_version
 from trialstack.protocol.yaml_loader import check_study_file, load_study_file
 
-app = typer.Typer(name="study", help="Study definitions: schema, validate, show, diff.", no_args_is_help=True)
+app = typer.Typer(
+    name="study",
+    help="Study definitions: validate, show, diff, and the JSON Schema of the format.",
+    no_args_is_help=True,
+)
 
 
 class OutputFormat(StrEnum):
@@ -121,23 +125,5 @@ def diff_command(
     if output is OutputFormat.JSON:
         _print_json({"old_hash": old_version.hash, "new_hash": new_version.hash, **diff.to_json()})
         return
-    console.print(
-        f"protocol version {diff.old_label} ({old_version.short_hash}) -> {diff.new_label} ({new_version.short_hash})",
-        highlight=False,
-    )
-    render_diff(diff)
-
-
-_MARKS = {ChangeKind.ADDED: ("+", "green"), ChangeKind.REMOVED: ("-", "red"), ChangeKind.CHANGED: ("~", "yellow")}
-
-
-def render_diff(diff: StudyDiff) -> None:
-    """Print a diff as text, one line per entity and one indented line per changed field."""
-    if diff.is_empty:
-        console.print("no changes")
-        return
-    for change in diff.changes:
-        mark, colour = _MARKS[change.kind]
-        console.print(Text(f"{mark} {change.entity} {change.id} {change.kind.value}", style=colour))
-        for field in change.fields:
-            console.print(f"    {field.field}: {json.dumps(field.old)} -> {json.dumps(field.new)}", highlight=False)
+    console.print(f"hashes {old_version.short_hash} -> {new_version.short_hash}", highlight=False)
+    console.print(render_diff(diff))

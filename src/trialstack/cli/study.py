@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from trialstack.bootstrap import bootstrap
+from trialstack.capture.impact import AmendmentImpact, amendment_impact
 from trialstack.cli.common import clear_errors, console
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.diff import diff_definitions
@@ -118,12 +120,42 @@ def diff_command(
     old: Annotated[Path, typer.Argument(help="The current study definition.")],
     new: Annotated[Path, typer.Argument(help="The amended study definition.")],
     output: FormatOption = OutputFormat.TEXT,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Also report the impact on the data captured in this database.")
+    ] = None,
 ) -> None:
-    """List what an amendment adds, removes and changes: visits, forms, items, checks, criteria, consent."""
+    """List what an amendment adds, removes and changes; with --db, which subjects and forms it touches."""
     old_version, new_version = study_version(load_study_file(old)), study_version(load_study_file(new))
     diff = diff_definitions(old_version.definition, new_version.definition)
+    impact = None
+    if db is not None:
+        platform = bootstrap(database_url=db)
+        try:
+            with platform.engine.connect() as connection:
+                impact = amendment_impact(
+                    connection, new_version.definition.study.id, diff, old_version.definition, new_version.definition
+                )
+        finally:
+            platform.close()
     if output is OutputFormat.JSON:
-        _print_json({"old_hash": old_version.hash, "new_hash": new_version.hash, **diff.to_json()})
+        extra = impact.to_json() if impact is not None else {}
+        _print_json({"old_hash": old_version.hash, "new_hash": new_version.hash, **diff.to_json(), **extra})
         return
     console.print(f"hashes {old_version.short_hash} -> {new_version.short_hash}", highlight=False)
     console.print(render_diff(diff))
+    if impact is not None:
+        _print_impact(impact)
+
+
+def _print_impact(impact: AmendmentImpact) -> None:
+    table = Table("change", "subjects", "form instances", "note", title="Impact on captured data")
+    for item in impact.changes:
+        table.add_row(
+            f"{item.change.kind.value} {item.change.entity} {item.change.id}",
+            str(len(item.subjects)),
+            str(len(item.forms)),
+            item.note,
+        )
+    console.print(table)
+    who = ", ".join(impact.reconsent) if impact.reconsent else "nobody"
+    console.print(f"must re-consent before their next visit: {who}", highlight=False)

@@ -68,11 +68,16 @@ def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
 
 
 def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
-    state = StudyStatus(study_id)
-    events = uow.read_stream(STUDY, study_id)
+    """The study-level stream (lock state), folded from the cached state onwards."""
+    cached = uow.cache.get(STUDY, study_id)
+    state: StudyStatus = cached if isinstance(cached, StudyStatus) else StudyStatus(study_id)
+    events = uow.read_stream(STUDY, study_id, after_version=state.version)
     for recorded in events:
         state = evolve_study(decode(recorded), state)
-    return StudyStatus(study_id, state.locked, len(events))
+    if events:
+        state = replace(state, version=events[-1].stream_version)
+        uow.cache.put(STUDY, study_id, state)
+    return state
 
 
 def _today(uow: UnitOfWork) -> date:

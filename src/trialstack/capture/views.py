@@ -37,9 +37,9 @@ def form_status(rules: StudyRules, casebook: Casebook, key: FormKey) -> FormStat
     missing: list[str] = []
     if form is not None:
         for item in form.items:
-            if item.required and item.derived is None and not (state.items.get(item.id) or ItemState()).has_entry:
-                if is_visible(rules, casebook, key, item.id):
-                    missing.append(item.id)
+            answered = (state.items.get(item.id) or ItemState()).has_entry
+            if item.required and item.derived is None and not answered and is_visible(rules, casebook, key, item.id):
+                missing.append(item.id)
     status = "not_started" if entered == 0 else ("in_progress" if missing else "complete")
     due = sdv_items(rules, key, state.items)
     failing = sorted(check for check, form_key in casebook.failing if form_key == str(key))

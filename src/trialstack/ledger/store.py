@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from trialstack.ledger.chain import GENESIS_HASH
 from trialstack.ledger.envelope import RecordedEvent
@@ -52,17 +51,19 @@ def lock_study_head(connection: Connection, study_id: str) -> tuple[int, str]:
     """Lock the study's head row (creating it at the genesis) and return (last_seq, last_hash).
 
     On PostgreSQL the row lock (`FOR UPDATE`) serializes appends to one study; on SQLite the transaction already
-    holds the database write lock from `BEGIN IMMEDIATE`.
+    holds the database write lock from `BEGIN IMMEDIATE`. One round trip in the common case (the row exists).
     """
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(
-        dialect_insert(study_head)
-        .values(study_id=study_id, last_seq=0, last_hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["study_id"])
-    )
-    row = connection.execute(
-        select(study_head.c.last_seq, study_head.c.last_hash).where(study_head.c.study_id == study_id).with_for_update()
-    ).one()
+    marker = _marker(connection)
+    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+    sql = f"SELECT last_seq, last_hash FROM study_head WHERE study_id = {marker}{lock}"
+    row = connection.exec_driver_sql(sql, (study_id,)).first()
+    if row is None:
+        connection.exec_driver_sql(
+            f"INSERT INTO study_head (study_id, last_seq, last_hash) VALUES ({marker}, 0, {marker})"
+            " ON CONFLICT (study_id) DO NOTHING",
+            (study_id, GENESIS_HASH),
+        )
+        row = connection.exec_driver_sql(sql, (study_id,)).one()
     return int(row[0]), str(row[1])
 
 
@@ -73,10 +74,10 @@ def write_study_head(connection: Connection, study_id: str, last_seq: int, last_
 
 
 def current_stream_version(connection: Connection, stream_type: str, stream_id: str) -> int:
-    version = connection.execute(
-        select(func.max(ledger_event.c.stream_version)).where(
-            ledger_event.c.stream_type == stream_type, ledger_event.c.stream_id == stream_id
-        )
+    marker = _marker(connection)
+    version = connection.exec_driver_sql(
+        f"SELECT max(stream_version) FROM ledger_event WHERE stream_type = {marker} AND stream_id = {marker}",
+        (stream_type, stream_id),
     ).scalar()
     return int(version or 0)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, MetaData, String, Table, Text, select, update
 
@@ -73,31 +72,40 @@ class PublishedVersion:
     in_force: bool
 
 
-@lru_cache(maxsize=64)
-def _version_from_text(version_hash: str, definition: str) -> StudyVersion:
-    version = study_version(definition_from_canonical_json(definition.encode()))
-    if version.hash != version_hash:
-        raise ValueError(f"stored definition hashes to {version.hash}, expected {version_hash}")
-    return version
+_PARSED: dict[str, StudyVersion] = {}
 
 
-def version_in_force(connection: Connection, study_id: str) -> StudyVersion | None:
-    """The StudyVersion in force (parsed once per content hash and cached: versions are immutable)."""
-    row = connection.execute(
-        select(study_version_table.c.version_hash, study_version_table.c.definition).where(
-            study_version_table.c.study_id == study_id, study_version_table.c.in_force.is_(True)
-        )
-    ).first()
-    return _version_from_text(row[0], row[1]) if row is not None else None
-
-
-def version_by_hash(connection: Connection, study_id: str, version_hash: str) -> StudyVersion | None:
+def _version(connection: Connection, study_id: str, version_hash: str) -> StudyVersion | None:
+    """Parse a stored definition once per content hash (versions are immutable); later calls read no text."""
+    cached = _PARSED.get(version_hash)
+    if cached is not None:
+        return cached
     row = connection.execute(
         select(study_version_table.c.definition)
         .where(study_version_table.c.study_id == study_id, study_version_table.c.version_hash == version_hash)
         .limit(1)
     ).first()
-    return _version_from_text(version_hash, row[0]) if row is not None else None
+    if row is None:
+        return None
+    version = study_version(definition_from_canonical_json(str(row[0]).encode()))
+    if version.hash != version_hash:
+        raise ValueError(f"stored definition hashes to {version.hash}, expected {version_hash}")
+    _PARSED[version_hash] = version
+    return version
+
+
+def version_in_force(connection: Connection, study_id: str) -> StudyVersion | None:
+    """The StudyVersion in force, or None when the study was never loaded."""
+    version_hash = connection.execute(
+        select(study_version_table.c.version_hash).where(
+            study_version_table.c.study_id == study_id, study_version_table.c.in_force.is_(True)
+        )
+    ).scalar()
+    return _version(connection, study_id, str(version_hash)) if version_hash is not None else None
+
+
+def version_by_hash(connection: Connection, study_id: str, version_hash: str) -> StudyVersion | None:
+    return _version(connection, study_id, version_hash)
 
 
 def list_versions(connection: Connection, study_id: str | None = None) -> list[PublishedVersion]:

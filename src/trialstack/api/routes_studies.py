@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from trialstack.api.platform import platform_of
 from trialstack.api.security import current_principal
 from trialstack.identity.policy import Action, Principal, authorize
 from trialstack.ledger import store
+from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.registry import is_blinded
 from trialstack.protocol.readmodel import list_versions, version_in_force
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SSE_POLL_SECONDS = 1.0
 
 
 @router.get("")
@@ -62,23 +69,58 @@ def get_events(
     unblinded = principal.is_unblinded(study_id)
     with platform_of(request).engine.connect() as connection:
         page = store.read_study(connection, study_id, after, limit)
-    events = [
-        {
-            "study_seq": e.study_seq,
-            "event_type": e.event_type,
-            "stream_type": e.stream_type,
-            "stream_id": e.stream_id,
-            "stream_version": e.stream_version,
-            "payload": e.payload,
-            "actor_id": e.actor_id,
-            "actor_role": e.actor_role,
-            "reason": e.reason,
-            "occurred_at": e.occurred_at,
-            "recorded_at": e.recorded_at,
-            "hash": e.hash,
-        }
-        for e in page
-        if unblinded or not is_blinded(e.event_type)
-    ]
+    events = [_event_json(e) for e in page if unblinded or not is_blinded(e.event_type)]
     last = page[-1].study_seq if page else after
     return {"events": events, "next_after": last, "more": len(page) == limit}
+
+
+def _event_json(e: RecordedEvent) -> dict[str, Any]:
+    return {
+        "study_seq": e.study_seq,
+        "event_type": e.event_type,
+        "stream_type": e.stream_type,
+        "stream_id": e.stream_id,
+        "stream_version": e.stream_version,
+        "payload": e.payload,
+        "actor_id": e.actor_id,
+        "actor_role": e.actor_role,
+        "reason": e.reason,
+        "occurred_at": e.occurred_at,
+        "recorded_at": e.recorded_at,
+        "hash": e.hash,
+    }
+
+
+@router.get("/{study_id}/events/stream")
+async def stream_events(
+    study_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """Server-sent events: the ledger live, from `after` (or the Last-Event-ID header), blinded like the feed."""
+    authorize(principal, Action.EVENTS_READ, study_id)
+    unblinded = principal.is_unblinded(study_id)
+    last_id = request.headers.get("last-event-id")
+    position = int(last_id) if last_id and last_id.isdigit() else after
+    platform = platform_of(request)
+
+    def read(after_seq: int) -> list[RecordedEvent]:
+        with platform.engine.connect() as connection:
+            return store.read_study(connection, study_id, after_seq, 200)
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal position
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            page = await run_in_threadpool(read, position)
+            for event in page:
+                position = event.study_seq
+                if unblinded or not is_blinded(event.event_type):
+                    data = orjson.dumps(_event_json(event)).decode()
+                    yield f"id: {event.study_seq}\nevent: {event.event_type}\ndata: {data}\n\n"
+            if not page:
+                yield ": keep-alive\n\n"
+                await asyncio.sleep(SSE_POLL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/trialstack serve --db $(DEMO_DB) --host 127.0.0.1 --port 8000
 
 services:
+	scripts/ensure-system-packages
 	scripts/ensure-services
 
 lint: $(STAMP)

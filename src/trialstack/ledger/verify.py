@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 
 import orjson
@@ -43,8 +44,7 @@ def verify_study(
     and one SHA-256 per event, so the chain can be checked at close to the speed rows come off the disk.
     """
     sql = select_events_sql(connection, "study_id = {p}", "study_seq")
-    result = connection.execution_options(stream_results=True).exec_driver_sql(sql, (study_id,))
-    rows = (row for chunk in result.partitions(10_000) for row in chunk)
+    rows = _driver_rows(connection, sql, (study_id,))
     expected_seq = 1
     prev = GENESIS_HASH
     sha256 = hashlib.sha256
@@ -101,6 +101,25 @@ def verify_study(
             study_id, int(head[0]), f"study head says seq {head[0]} but the chain ends at {checked}"
         )
     return checked, None
+
+
+def _driver_rows(connection: Connection, sql: str, parameters: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """Rows straight off the DB-API cursor in large batches (a server-side cursor on PostgreSQL).
+
+    Verification reads every row once; skipping SQLAlchemy's row objects roughly doubles its speed.
+    """
+    driver: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        cursor = driver.cursor(name=f"verify_{id(parameters)}")
+        cursor.itersize = 10_000
+    else:
+        cursor = driver.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        while batch := cursor.fetchmany(10_000):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def verify(connection: Connection, study_id: str | None = None, progress: Progress | None = None) -> VerifyReport:

@@ -21,8 +21,14 @@ Row = dict[str, Any]
 _CHUNK = 400
 
 
+_KEYS: dict[str, tuple[str, ...]] = {}
+
+
 def key_of(table: Table, row: Row) -> Key:
-    return tuple(row[column.name] for column in table.primary_key.columns)
+    names = _KEYS.get(table.name)
+    if names is None:
+        names = _KEYS[table.name] = tuple(column.name for column in table.primary_key.columns)
+    return tuple(row[name] for name in names)
 
 
 class _TableSql:

@@ -8,6 +8,8 @@ from sqlalchemy import Engine
 
 from trialstack.capture.readmodel import CasebookReadModel
 from trialstack.clock import Clock, SystemClock
+from trialstack.identity.credentials import ensure_credential_store
+from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
 from trialstack.ledger.envelope import Actor
@@ -29,6 +31,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(StudyVersions())
     wiring.add_projection(CasebookReadModel())
     wiring.add_projection(QueryReadModel())
+    wiring.add_projection(IdentityReadModel())
     for event_type, reactor in query_policies.REACTORS.items():
         wiring.add_reactor([event_type], reactor)
     return wiring
@@ -65,4 +68,5 @@ def bootstrap(
     if migrate:
         upgrade(engine)
         ensure_projections(engine, wiring)
+        ensure_credential_store(engine)
     return Platform(settings=settings, engine=engine, wiring=wiring, clock=clock or SystemClock())

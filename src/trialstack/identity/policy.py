@@ -62,9 +62,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         | {Action.QUERY_ANSWER}
     ),
     Role.MONITOR: frozenset(_MONITORING | {Action.SDV_PERFORM}),
-    Role.DATA_MANAGER: frozenset(
-        _MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK}
-    ),
+    Role.DATA_MANAGER: frozenset(_MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK}),
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
     Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ}),
     Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ}),

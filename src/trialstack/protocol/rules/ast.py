@@ -6,6 +6,7 @@ so a type error such as "cannot compare DATE with NUMBER" points at the operator
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
@@ -140,3 +141,21 @@ def depth(expr: Expr) -> int:
         deepest = max(deepest, level)
         stack.extend((child, level + 1) for child in children(node))
     return deepest
+
+
+def shape(expr: Expr) -> Hashable:
+    """The structure of an expression without positions: equal for one sub-expression written twice."""
+    match expr:
+        case Const(value=value, type=type_):
+            return ("const", type_, type(value).__name__, value)
+        case Name(name=name):
+            return ("name", name)
+        case Not(operand=operand) | Neg(operand=operand):
+            return (type(expr).__name__, shape(operand))
+        case BoolOp(op=op, left=a, right=b) | Compare(op=op, left=a, right=b) | Arith(op=op, left=a, right=b):
+            return (type(expr).__name__, op, shape(a), shape(b))
+        case Member(operand=operand, items=items, negated=negated):
+            return ("member", shape(operand), tuple(shape(item) for item in items), negated)
+        case Call(function=function, args=args):
+            return ("call", function, tuple(shape(arg) for arg in args))
+    raise TypeError(f"not a rule expression node: {expr!r}")  # pragma: no cover

@@ -35,132 +35,65 @@ def read(key: str) -> Fn:
     return name
 
 
-def compare_name_const(op: Op, key: str, c: object) -> Fn:
-    def compare(env: Env) -> object:
+def read_date(key: str) -> Fn:
+    """Read a DATETIME item as its calendar date (to compare it with a DATE)."""
+
+    def name(env: Env) -> object:
         v = env.get(key)
-        if v is None:
-            return None
-        if v.__class__ is float:
-            v = number_in(v)
-            if v is None:
-                return None
-        return op(v, c)
+        return None if v is None else v.date()  # type: ignore[attr-defined]
 
-    return compare
+    return name
 
 
-def tests_on_name(key: str, tests: tuple[tuple[Op, object], ...], conjunction: bool) -> Fn:
-    """Several comparisons of one item with constants joined by `and` (a range check) or by `or`.
+def blank_name(key: str, text: bool, present: bool) -> Fn:
+    """is_blank / is_present of an item, inline; only TEXT can be blank without being missing."""
+    if text:
 
-    One read instead of one closure per comparison; with the item present every comparison is a
-    bool, so Python's own `and`/`or` is the Kleene one, and with it missing all are unknown.
+        def blank_text(env: Env) -> object:
+            v = env.get(key)
+            return (v is None or (isinstance(v, str) and not v.strip())) is not present
+
+        return blank_text
+
+    if present:
+
+        def entered(env: Env) -> object:
+            return env.get(key) is not None
+
+        return entered
+
+    def missing(env: Env) -> object:
+        return env.get(key) is None
+
+    return missing
+
+
+def guarded(key: str, text: bool, present: bool, short: bool, rest: Fn) -> Fn:
+    """`is_blank(K) or rest`, `is_present(K) and rest` and the like, with the test done inline.
+
+    The test is never unknown, so unless it decides the result (`short`: True for `or`, False for
+    `and`) the result is exactly `rest`'s: in Kleene logic `False or x` and `True and x` are x.
     """
-    (op1, c1), (op2, c2) = tests[0], tests[-1]
-    if len(tests) == 2 and conjunction:
+    if text:
 
-        def within(env: Env) -> object:
+        def guard_text(env: Env) -> object:
             v = env.get(key)
-            if v is None:
-                return None
-            if v.__class__ is float:
-                v = number_in(v)
-                if v is None:
-                    return None
-            return op1(v, c1) and op2(v, c2)
+            if ((v is None or (isinstance(v, str) and not v.strip())) is not present) is short:
+                return short
+            return rest(env)
 
-        return within
-    if len(tests) == 2:
+        return guard_text
+    if (not present) is short:  # the test decides when the item is missing
 
-        def outside(env: Env) -> object:
-            v = env.get(key)
-            if v is None:
-                return None
-            if v.__class__ is float:
-                v = number_in(v)
-                if v is None:
-                    return None
-            return op1(v, c1) or op2(v, c2)
+        def when_missing(env: Env) -> object:
+            return short if env.get(key) is None else rest(env)
 
-        return outside
-    combine, reader = (all if conjunction else any), read(key)
+        return when_missing
 
-    def several(env: Env) -> object:
-        v = reader(env)
-        return None if v is None else combine(op(v, c) for op, c in tests)
+    def when_entered(env: Env) -> object:
+        return short if env.get(key) is not None else rest(env)
 
-    return several
-
-
-def compare_names(op: Op, left: str, right: str) -> Fn:
-    read_left, read_right = read(left), read(right)
-
-    def compare(env: Env) -> object:
-        a = env.get(left)
-        b = env.get(right)
-        if a.__class__ is float or b.__class__ is float:
-            a, b = read_left(env), read_right(env)
-        if a is None or b is None:
-            return None
-        return op(a, b)
-
-    return compare
-
-
-def strict2(op: Op, f: Fn, g: Fn) -> Fn:
-    """op(f, g), unknown when either side is; shared by comparisons and arithmetic."""
-
-    def apply(env: Env) -> object:
-        a = f(env)
-        if a is None:
-            return None
-        b = g(env)
-        if b is None:
-            return None
-        return op(a, b)
-
-    return apply
-
-
-def strict1(op: Callable[[object], object], f: Fn) -> Fn:
-    def apply(env: Env) -> object:
-        v = f(env)
-        return None if v is None else op(v)
-
-    return apply
-
-
-def strict_n(op: Callable[..., object], fs: tuple[Fn, ...]) -> Fn:
-    def apply(env: Env) -> object:
-        values = [f(env) for f in fs]
-        for v in values:
-            if v is None:
-                return None
-        return op(*values)
-
-    return apply
-
-
-def lenient(op: Callable[..., object], fs: tuple[Fn, ...]) -> Fn:
-    """A function that sees missing arguments itself (is_blank, is_present, coalesce)."""
-    if len(fs) == 1:
-        (f,) = fs
-
-        def apply1(env: Env) -> object:
-            return op(f(env))
-
-        return apply1
-
-    def apply(env: Env) -> object:
-        return op(*[f(env) for f in fs])
-
-    return apply
-
-
-def lenient_name(op: Callable[[object], object], key: str) -> Fn:
-    def apply(env: Env) -> object:
-        return op(env.get(key))
-
-    return apply
+    return when_entered
 
 
 def member_name(key: str, choices: frozenset[object], negated: bool) -> Fn:

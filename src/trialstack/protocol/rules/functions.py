@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 
 from trialstack.protocol.rules.types import ANY, DATE_LIKE, RuleType, describe
 from trialstack.protocol.rules.values import CONTEXT, as_date
@@ -38,6 +39,7 @@ class FunctionSpec:
     max_args: int | None
     strict: bool = True
     same_type: bool = False
+    on_dates: Callable[..., object] | None = None  # faster equivalent when every argument is a DATE
 
     def accepts(self, index: int) -> frozenset[RuleType]:
         return self.params[min(index, len(self.params) - 1)]
@@ -73,6 +75,10 @@ def coalesce(*values: object) -> object:
 def days_between(start: date, end: date) -> int:
     """end - start in calendar days; a datetime counts by its date in its own UTC offset."""
     return (as_date(end) - as_date(start)).days
+
+
+def _days_between_dates(start: date, end: date) -> int:
+    return (end - start).days
 
 
 def _whole(n: int | Decimal) -> int | None:
@@ -115,18 +121,13 @@ def to_datetime(value: str | datetime) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def year(day: date) -> int:
-    return day.year
-
-
 def age(birth: date, on: date) -> int:
     """Completed years on `on`; someone born on 29 February turns a year older on 1 March."""
-    b, d = as_date(birth), as_date(on)
+    return _age_dates(as_date(birth), as_date(on))
+
+
+def _age_dates(b: date, d: date) -> int:
     return d.year - b.year - ((d.month, d.day) < (b.month, b.day))
-
-
-def absolute(x: int | Decimal) -> int | Decimal:
-    return -x if x < 0 else x
 
 
 def round_half_up(x: int | Decimal, digits: int | Decimal = 0) -> int | Decimal | None:
@@ -144,18 +145,6 @@ def round_half_up(x: int | Decimal, digits: int | Decimal = 0) -> int | Decimal 
     return int(rounded) if places <= 0 else rounded
 
 
-def smallest(*values: object) -> object:
-    return min(values)  # type: ignore[type-var]
-
-
-def largest(*values: object) -> object:
-    return max(values)  # type: ignore[type-var]
-
-
-def length(text: str) -> int:
-    return len(text)
-
-
 def _spec(
     name: str,
     params: Sequence[frozenset[RuleType]],
@@ -166,27 +155,29 @@ def _spec(
     variadic: bool = False,
     strict: bool = True,
     same_type: bool = False,
+    on_dates: Callable[..., object] | None = None,
 ) -> FunctionSpec:
     high = None if variadic else len(params)
-    return FunctionSpec(name, tuple(params), result, impl, len(params) - optional, high, strict, same_type)
+    return FunctionSpec(name, tuple(params), result, impl, len(params) - optional, high, strict, same_type, on_dates)
 
 
+# Builtins (abs, min, max, len, attrgetter) where they have the semantics: one Python frame less per call.
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
         _spec("is_blank", [ANY], RuleType.BOOLEAN, is_blank, strict=False),
         _spec("is_present", [ANY], RuleType.BOOLEAN, is_present, strict=False),
         _spec("coalesce", [ANY], None, coalesce, variadic=True, strict=False, same_type=True),
-        _spec("days_between", [DATE_LIKE, DATE_LIKE], RuleType.NUMBER, days_between),
+        _spec("days_between", [DATE_LIKE, DATE_LIKE], RuleType.NUMBER, days_between, on_dates=_days_between_dates),
         _spec("add_days", [DATE_LIKE, _NUMBER], None, add_days),
         _spec("date", [_TEXT | DATE_LIKE], RuleType.DATE, to_date),
         _spec("datetime", [_TEXT | {RuleType.DATETIME}], RuleType.DATETIME, to_datetime),
-        _spec("year", [DATE_LIKE], RuleType.NUMBER, year),
-        _spec("age", [DATE_LIKE, DATE_LIKE], RuleType.NUMBER, age),
-        _spec("abs", [_NUMBER], RuleType.NUMBER, absolute),
+        _spec("year", [DATE_LIKE], RuleType.NUMBER, attrgetter("year")),
+        _spec("age", [DATE_LIKE, DATE_LIKE], RuleType.NUMBER, age, on_dates=_age_dates),
+        _spec("abs", [_NUMBER], RuleType.NUMBER, abs),
         _spec("round", [_NUMBER, _NUMBER], RuleType.NUMBER, round_half_up, optional=1),
-        _spec("min", [_ORDERED, _ORDERED], None, smallest, variadic=True, same_type=True),
-        _spec("max", [_ORDERED, _ORDERED], None, largest, variadic=True, same_type=True),
-        _spec("len", [_TEXT], RuleType.NUMBER, length),
+        _spec("min", [_ORDERED, _ORDERED], None, min, variadic=True, same_type=True),
+        _spec("max", [_ORDERED, _ORDERED], None, max, variadic=True, same_type=True),
+        _spec("len", [_TEXT], RuleType.NUMBER, len),
     )
 }

@@ -190,3 +190,27 @@ def test_a_value_of_the_wrong_runtime_type_is_reported_not_silently_unknown() ->
         rule({"X": "high"})
     assert "rule 'X > 1' cannot evaluate these values" in caught.value.message
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_range_fusion_keeps_every_test_of_a_longer_chain(run: Evaluator) -> None:
+    source = "X >= 0 and X != 5 and X <= 10"
+    assert [run(source, {"X": x}) for x in (-1, 0, 5, 10, 11, None)] == [False, True, False, True, False, None]
+    source = "days_between(D, date('2026-01-10')) >= 0 and X > 1 and days_between(D, date('2026-01-10')) <= 3"
+    env = {"D": date(2026, 1, 8), "X": 2}
+    assert [run(source, {**env, "D": d}) for d in (date(2026, 1, 11), date(2026, 1, 8), date(2026, 1, 1))] == [
+        False,
+        True,
+        False,
+    ]
+    assert run(source, {**env, "X": None}) is None
+    assert run("X < 0 or X > 10 or X == 5", {"X": 5}) is True
+
+
+def test_guards_on_presence_short_circuit_only_when_they_decide(run: Evaluator) -> None:
+    # `is_blank(D) or ...` is True without looking further; otherwise the rest decides, unknown included
+    assert run("is_blank(D) or X > 1", {}) is True
+    assert run("is_blank(D) or X > 1", {"D": date(2026, 1, 1)}) is None
+    assert run("is_blank(D) or X > 1", {"D": date(2026, 1, 1), "X": 0}) is False
+    assert run("is_present(S) and X > 1", {"S": " "}) is False
+    assert run("is_present(S) and X > 1", {"S": "x"}) is None
+    assert run("is_blank(S) and is_present(D)", {"D": date(2026, 1, 1)}) is True

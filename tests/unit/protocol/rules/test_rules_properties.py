@@ -63,6 +63,15 @@ def _infix(left: st.SearchStrategy[str], ops: list[str], right: st.SearchStrateg
     return st.tuples(left, st.sampled_from(ops), right).map(lambda p: f"({p[0]}) {p[1]} ({p[2]})")
 
 
+def _tests_on_one_subject(subject: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """2 to 4 comparisons of one sub-expression with constants, on either side, joined by and / or:
+    what the compiler fuses into a single closure."""
+    test = st.tuples(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), st.integers(0, 10).map(str), st.booleans())
+    return st.tuples(subject, st.lists(test, min_size=2, max_size=4), st.sampled_from([" and ", " or "])).map(
+        lambda p: p[2].join(f"({c} {op} ({p[0]}))" if flip else f"(({p[0]}) {op} {c})" for op, c, flip in p[1])
+    )
+
+
 @cache
 def exprs(type_: RuleType, depth: int) -> st.SearchStrategy[str]:
     """Well-typed source text of `type_`, nesting at most `depth` operators."""
@@ -115,6 +124,7 @@ def exprs(type_: RuleType, depth: int) -> st.SearchStrategy[str]:
             st.tuples(_names(T.NUMBER), st.integers(0, 100), st.integers(100, 300)).map(
                 lambda p: f"{p[0]} >= {p[1]} and {p[0]} <= {p[2]}"
             ),
+            _tests_on_one_subject(st.one_of(_names(T.NUMBER), n)),
             st.tuples(_names(T.NUMBER), st.integers(0, 100), st.integers(100, 300)).map(
                 lambda p: f"{p[1]} > {p[0]} or {p[0]} > {p[2]}"
             ),
@@ -125,6 +135,7 @@ def exprs(type_: RuleType, depth: int) -> st.SearchStrategy[str]:
 
 _VALUES: dict[RuleType, st.SearchStrategy[object]] = {
     T.NUMBER: st.one_of(
+        st.integers(-1, 11),
         st.integers(-1000, 1000),
         st.decimals(min_value=-1000, max_value=1000, places=3, allow_nan=False),
         st.floats(-1000, 1000) | st.sampled_from([float("nan"), float("inf")]),
@@ -162,6 +173,19 @@ def test_compiled_agrees_with_the_reference_interpreter(source: str, env: dict[s
     assert rule.reads == names_in(source) <= SYMBOLS.keys()
     if rule.result_type is T.BOOLEAN:
         assert compiled in (True, False, None)
+
+
+SMALL_NUMBERS = st.one_of(st.none(), st.integers(-1, 11), st.decimals(0, 10, places=1))
+
+
+@FAST
+@given(
+    source=_tests_on_one_subject(st.one_of(_names(T.NUMBER), exprs(T.NUMBER, 1))),
+    env=st.fixed_dictionaries({name: SMALL_NUMBERS for name, t in SYMBOLS.items() if t is T.NUMBER}),
+)
+def test_fused_comparison_chains_agree_with_the_reference(source: str, env: dict[str, object]) -> None:
+    rule = compile_rule(source, SYMBOLS)
+    assert rule(env) is evaluate(rule.expr, env), source
 
 
 @FAST

@@ -5,8 +5,22 @@
     days_between(IC.ICDAT, VISIT_DATE) <= 28
 
 Parsed with a lark grammar (never eval), type-checked against the study's items at load time,
-compiled once into closures, evaluated with three-valued logic: a value that is missing makes a
-comparison unknown (None), and a check raises a query only when its result is False.
+compiled once into closures. Semantics, in one place:
+
+- Three-valued (Kleene) logic. A missing value (None or an absent key) makes any comparison,
+  arithmetic or strict function unknown (None); `and` is False if any side is False, else unknown
+  if any side is; `or` likewise; `not` of unknown is unknown. A check raises a query only when its
+  result is False, never when it is unknown.
+- is_blank / is_present never return unknown; empty or whitespace-only text counts as blank (but is
+  still a value for comparisons). coalesce returns the first present argument and is unknown only
+  when every argument is missing. min / max are unknown if any argument is missing.
+- Numbers are int or Decimal, never binary floats (a float input is read as the Decimal of its repr;
+  NaN and infinities are missing). `/` and `**` give Decimals (28 digits). Division by zero, overflow
+  and other undefined arithmetic are unknown, like missing values. round() rounds half away from zero.
+- DATE and DATETIME may be compared: the DATETIME counts by its calendar date in its own UTC offset.
+  days_between counts calendar days the same way. A comparison with the `null` literal is a type error
+  (it would always be unknown): use is_blank / is_present.
+- Comparisons do not chain (`1 < X < 3` is a syntax error); keywords are lower case and reserved.
 """
 
 from __future__ import annotations

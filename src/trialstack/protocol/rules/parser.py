@@ -195,15 +195,37 @@ def _end_position(source: str) -> tuple[int, int]:
 
 
 def _spell(token: Token) -> str:
-    return "end of expression" if token.type == "$END" else f"'{token.value}'"
+    if token.type == "$END":
+        return "end of expression"
+    return token.value if token.type == "STRING" else f"'{token.value}'"
 
 
 def _wanted(expected: set[str]) -> str:
+    """What the parser expected, in words: 'an operand', 'an operator or ')'', "'in'"."""
     if {"NAME", "NUMBER", "LPAR"} <= expected:
         return "an operand"
     if "NUMBER" in expected and "NAME" not in expected:
         return "a literal (a list after 'in' holds only literals)"
+    if {"AND", "OR"} <= expected:
+        rest = [_SPELLED[t] for t in ("RPAR", "COMMA", "$END") if t in expected]
+        return " or ".join(["an operator", *rest])
     return " or ".join(sorted({_SPELLED.get(t, t) for t in expected}))
+
+
+def _innermost_bracket(stack: list[Any]) -> Token | None:
+    return next((v for v in reversed(stack) if isinstance(v, Token) and v.type in {"LPAR", "LSQB"}), None)
+
+
+def _can_close(stack: list[Any], opening: Token | None) -> set[str]:
+    """Which of ')', ']', ',' and the end can come next, given the innermost open bracket."""
+    if opening is None:
+        return {"$END"}
+    if opening.type == "LSQB":
+        return {"RSQB", "COMMA"}
+    index = next(i for i in range(len(stack) - 1, -1, -1) if stack[i] is opening)
+    before = stack[index - 1] if index else None
+    listing = isinstance(before, Token) and before.type in {"NAME", "IN"}  # call arguments or an `in` list
+    return {"RPAR", "COMMA"} if listing else {"RPAR"}
 
 
 def _explain(exc: UnexpectedInput, source: str) -> RuleError:
@@ -218,16 +240,17 @@ def _explain(exc: UnexpectedInput, source: str) -> RuleError:
     line, column = _end_position(source) if at_end else (token.line, token.column)
     stack: list[Any] = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
     previous = stack[-1] if stack else None
-    expected = set(exc.expected)
+    opening, expected = _innermost_bracket(stack), set(exc.expected)
+    if not at_end:  # LALR merges states: keep only the closers and separators that can follow here
+        expected -= {"RPAR", "RSQB", "COMMA", "$END"} - _can_close(stack, opening)
     if isinstance(previous, Token) and previous.type not in _OPERAND_ENDS:
         return RuleError(f"expected {_wanted(expected)} after '{previous.value}', got {_spell(token)}", line, column)
     if previous is not None and token.type in {"COMP_OP", "IN"} and "COMP_OP" not in expected:
         return RuleError(
             f"comparisons cannot be chained, got a second '{token.value}'; combine with 'and'", line, column
         )
-    if token.type in _OPERAND_STARTS - {"MINUS"}:
+    if token.type in _OPERAND_STARTS - {"MINUS"} and "AND" in expected:
         return RuleError(f"expected an operator before {_spell(token)}", line, column)
-    opening = next((v for v in reversed(stack) if isinstance(v, Token) and v.type in {"LPAR", "LSQB"}), None)
     if token.type in {"RPAR", "RSQB"} and opening is None:
         return RuleError(f"unmatched {_spell(token)}", line, column)
     if at_end and opening is not None:

@@ -6,14 +6,17 @@ rules it can change instead of the whole casebook's checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
+from typing import cast
 
-from trialstack.protocol.rules.closures import Env, Fn
+from trialstack.protocol.rules.closures import Env
 from trialstack.protocol.rules.compiler import CompiledRule, compile_rule
 from trialstack.protocol.rules.errors import RuleCompileError, RuleError, RuleEvaluationError
 from trialstack.protocol.rules.types import RuleType
+
+Check = Callable[[Env], bool | None]  # a compiled BOOLEAN rule's bare closure
 
 
 class RuleSet:
@@ -34,12 +37,12 @@ class RuleSet:
         if errors:
             raise RuleCompileError(errors)
         self.rules: Mapping[str, CompiledRule] = MappingProxyType(compiled)
-        self._all: tuple[tuple[str, Fn], ...] = tuple((rule_id, rule.fn) for rule_id, rule in compiled.items())
+        self._all = tuple((rule_id, cast(Check, rule.fn)) for rule_id, rule in compiled.items())
         self._order = {rule_id: index for index, rule_id in enumerate(compiled)}
-        readers: dict[str, list[tuple[str, Fn]]] = {}
+        readers: dict[str, list[tuple[str, Check]]] = {}
         for rule_id, rule in compiled.items():
             for name in sorted(rule.reads):
-                readers.setdefault(name, []).append((rule_id, rule.fn))
+                readers.setdefault(name, []).append((rule_id, cast(Check, rule.fn)))
         self._readers = {name: tuple(pairs) for name, pairs in readers.items()}
 
     @property
@@ -63,7 +66,7 @@ class RuleSet:
         """Results of only the rules that read a changed name; the others cannot have changed."""
         return self._run(self._affected(changed_names), env)
 
-    def _affected(self, changed_names: Iterable[str]) -> tuple[tuple[str, Fn], ...]:
+    def _affected(self, changed_names: Iterable[str]) -> tuple[tuple[str, Check], ...]:
         if isinstance(changed_names, str):
             raise TypeError("changed_names must be a collection of names, not one str")
         changed = list(changed_names)
@@ -72,9 +75,9 @@ class RuleSet:
         seen = {pair for name in changed for pair in self._readers.get(name, ())}
         return tuple(sorted(seen, key=lambda pair: self._order[pair[0]]))
 
-    def _run(self, pairs: tuple[tuple[str, Fn], ...], env: Env) -> dict[str, bool | None]:
+    def _run(self, pairs: tuple[tuple[str, Check], ...], env: Env) -> dict[str, bool | None]:
         try:
-            return {rule_id: fn(env) for rule_id, fn in pairs}  # type: ignore[misc]
+            return {rule_id: fn(env) for rule_id, fn in pairs}
         except (TypeError, AttributeError, ArithmeticError, ValueError):
             for rule_id, _ in pairs:  # find the culprit; the fast path above stays free of bookkeeping
                 try:

@@ -132,6 +132,13 @@ def test_comments_and_newlines_are_ignored() -> None:
         ("A.", "expected a name after '.', got end of expression", 1, 3),
         ("   ", "empty expression, expected an operand", 1, 1),
         ("AGE >= 18\n\n  and @", "unexpected character '@'", 3, 7),
+        ("1.", "unexpected '.', expected an operator or end of expression", 1, 2),
+        ("(1.)", "unexpected '.', expected an operator or ')'", 1, 3),
+        ("f(1 .)", "unexpected '.', expected an operator or ')' or ','", 1, 5),
+        ("SEX == 'M' 'F'", "expected an operator before 'F'", 1, 12),
+        ("SEX in ('M' 'F')", "unexpected 'F', expected ')' or ','", 1, 13),
+        ("SEX in ('M', 'F']", "unexpected ']', expected ')'", 1, 17),
+        ("SEX in ['M'", "expected ']' to close '[' at 1:8, got end of expression", 1, 12),
     ],
 )
 def test_syntax_errors_carry_line_column_and_reason(source: str, message: str, line: int, column: int) -> None:
@@ -180,3 +187,9 @@ def test_names_in_lists_every_name_read_without_a_symbol_table() -> None:
     assert names_in("true") == frozenset()
     with pytest.raises(RuleCompileError):
         names_in("A +")
+
+
+def test_the_parser_is_built_once() -> None:
+    from trialstack.protocol.rules.parser import _lark
+
+    assert _lark() is _lark()

@@ -6,12 +6,16 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 import trialstack
+from trialstack.api import routes_auth
+from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
 
 
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json")
     app.state.platform = platform
+    install_security(app)
+    app.include_router(routes_auth.router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

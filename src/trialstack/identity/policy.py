@@ -127,3 +127,11 @@ def authorize(principal: Principal, action: Action, study_id: str, site_id: str 
             return grant
     where = f" at site {site_id}" if site_id is not None else ""
     raise Forbidden(f"{principal.username} may not {action.value} in study {study_id}{where}")
+
+
+def authorize_study_wide(principal: Principal, action: Action, study_id: str) -> Grant:
+    """A grant allowing `action` at every site of the study (study-wide exports), or Forbidden."""
+    for grant in principal.grants_in(study_id):
+        if "*" in grant.sites and action in PERMISSIONS[grant.role]:
+            return grant
+    raise Forbidden(f"{principal.username} may not {action.value} across every site of study {study_id}")

@@ -1,0 +1,22 @@
+"""The step library, complete: importing the step modules registers their steps on `LIBRARY`."""
+
+from __future__ import annotations
+
+from trialstack.bdd import steps_checks, steps_eligibility, steps_forms, steps_monitoring, steps_subjects
+from trialstack.bdd.registry import LIBRARY, StepLibrary
+
+STEP_MODULES = (steps_subjects, steps_forms, steps_checks, steps_eligibility, steps_monitoring)
+TOPICS = (
+    steps_subjects.TIME,
+    steps_subjects.SUBJECTS,
+    steps_forms.ENTRY,
+    steps_checks.CHECKS,
+    steps_checks.QUERIES,
+    steps_eligibility.ELIGIBILITY,
+    steps_monitoring.MONITORING,
+    steps_forms.REFUSALS,
+)
+
+
+def default_library() -> StepLibrary:
+    return LIBRARY

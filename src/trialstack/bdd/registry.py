@@ -152,7 +152,8 @@ def _clean(text: str) -> str:
 
 
 def strip_keyword(example: str) -> str:
-    return re.sub(r"^(Given|When|Then|And|But)\s+", "", example)
+    """The step text of an example: no keyword, no data table."""
+    return re.sub(r"^(Given|When|Then|And|But)\s+", "", example.split("\n")[0])
 
 
 class StepLibrary:

@@ -63,7 +63,12 @@ def enters(world: World, who: str, item: str, value: str, key: FormKey) -> None:
 
 @step(
     "the {actor} saves {form} with:",
-    example='Given the coordinator saves the "Screening" "Vital Signs" form with:',
+    example=(
+        'Given the coordinator saves the "Screening" "Vital Signs" form with:\n'
+        "  | item  | value      |\n"
+        "  | VSDAT | 2026-01-05 |\n"
+        "  | SBP   | 190        |"
+    ),
     topic=ENTRY,
     table=("item", "value"),
     optional_columns=("unit", "not done"),
@@ -90,7 +95,12 @@ def corrects(world: World, who: str, item: str, value: str, key: FormKey, reason
 
 @step(
     "the {actor} corrects {form} because {string}:",
-    example='When the coordinator corrects the "Screening" vital signs because "re-measured at the visit":',
+    example=(
+        'When the coordinator corrects the "Screening" vital signs because "re-measured at the visit":\n'
+        "  | item | value |\n"
+        "  | SBP  | 165   |\n"
+        "  | DBP  | 95    |"
+    ),
     topic=ENTRY,
     table=("item", "value"),
     optional_columns=("unit", "not done"),

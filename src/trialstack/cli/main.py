@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import demo, ledger, study, study_publish
+from trialstack.cli import bdd, demo, ledger, study, study_publish
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.errors import TrialStackError
 
@@ -20,6 +20,7 @@ bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in 
 app.add_typer(bench_app, name="bench")
 
 app.add_typer(study.app, name="study")
+app.add_typer(bdd.app, name="bdd")
 study.app.command("load")(study_publish.load_command)
 
 app.command("demo")(demo.demo_command)

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from trialstack.bdd.gate import record_override
 from trialstack.bootstrap import bootstrap
+from trialstack.cli.bdd import gate_or_exit
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.ledger.envelope import Actor
 from trialstack.protocol.commands import PublishStudyVersion
@@ -29,16 +31,25 @@ def load_command(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why a new version is published (required for amendments).")
     ] = None,
+    override_gate: Annotated[
+        bool, typer.Option("--override-gate", help="Publish although its features fail (needs --reason; recorded).")
+    ] = False,
 ) -> None:
-    """Validate and publish a study definition; loading identical content again changes nothing."""
+    """Validate and publish a study definition; loading identical content again changes nothing.
+
+    With a `features/` directory beside the study file, its scenarios run first and a failure refuses the load.
+    """
     definition = load_study_file(path)
     version = study_version(definition)
+    gate = gate_or_exit(path, version, override_gate, reason)
     platform = bootstrap(database_url=db, migrate=True)
     try:
         with platform.unit_of_work(operator_actor()) as uow:
             outcome = publish_study_version(
                 uow, PublishStudyVersion(version, source_format="yaml", source_name=path.name, reason=reason)
             )
+            if gate is not None and not gate.passed and outcome.published:
+                record_override(uow, gate, definition.study.id, reason)
             uow.commit()
     finally:
         platform.close()
@@ -51,3 +62,5 @@ def load_command(
         )
     else:
         console.print(f"{study.id}: version {version.hash} is already in force; nothing written", highlight=False)
+    if gate is not None and not gate.passed and outcome.published:
+        console.print("specification gate overridden: SpecificationGateOverridden recorded with the reason")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import fastapi.routing
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
@@ -21,7 +22,7 @@ from fastapi.routing import APIRoute
 
 from trialstack.api.middleware import SecureHeadersMiddleware, install_log_redaction
 from trialstack.api.platform import platform_of
-from trialstack.api.problems import problem
+from trialstack.api.problems import install_problem_handlers, problem
 from trialstack.identity.authentication import principal_for_session, principal_for_token
 from trialstack.identity.credentials import session_key
 from trialstack.identity.model import NotAuthenticated, TooManyAttempts
@@ -203,24 +204,30 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(sub)
 
 
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:
+    """(path, methods, dependant) of every API route, included routers flattened (FastAPI ≥ 0.16x keeps included
+    routers as nodes in `app.routes`; `iter_route_contexts` resolves their prefixes and dependencies)."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                yield route.path, set(route.methods or ()), route.dependant
+        return
+    for context in iterate(app.routes):
+        if isinstance(context.original_route, APIRoute) and context.dependant is not None:
+            yield str(context.path), set(context.methods or ()), context.dependant
+
+
 def route_actions(app: FastAPI, prefix: str = "/api/v1") -> list[RouteAccess]:
     """What every route under `prefix` declares: its actions (`requires`), `PUBLIC`, or only a principal."""
-    found = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.path.startswith(prefix):
+    found: list[RouteAccess] = []
+    for path, methods, dependant in _api_routes(app):
+        if not path.startswith(prefix):
             continue
-        calls = list(_calls(route.dependant))
+        calls = list(_calls(dependant))
         actions = tuple(call for call in calls if isinstance(call, RequireAction))
-        for method in sorted(route.methods or ()):
-            found.append(
-                RouteAccess(
-                    method,
-                    route.path,
-                    actions,
-                    public in calls,
-                    bool(actions) or bool({current_principal, authentication} & set(calls)),
-                )
-            )
+        signed_in = bool(actions) or bool({current_principal, authentication} & set(calls))
+        found.extend(RouteAccess(method, path, actions, public in calls, signed_in) for method in sorted(methods))
     return found
 
 
@@ -257,7 +264,9 @@ async def _too_many(request: Request, error: Exception) -> JSONResponse:
 
 
 def install_security(app: FastAPI) -> None:
-    """401 / 403 / 429 as problem+json, secure headers, log redaction, and the sign-in throttle of this app."""
+    """Every error as problem+json (401 with WWW-Authenticate, 403, 429 with Retry-After, and the rest through
+    `install_problem_handlers`), secure headers, log redaction, and the sign-in throttle of this app."""
+    install_problem_handlers(app)
     app.add_exception_handler(NotAuthenticated, _not_authenticated)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(TooManyAttempts, _too_many)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from starlette.exceptions import StarletteDeprecationWarning
 
 from tests.conftest import REPO_ROOT
 from trialstack.bootstrap import Platform
@@ -71,3 +74,12 @@ def loaded(platform: Platform) -> Platform:
         publish_study_version(uow, PublishStudyVersion(version, "yaml", "study.yaml"))
         uow.commit()
     return platform
+
+
+def client_class() -> type[Any]:
+    """Starlette's TestClient; it warns that it prefers `httpx2` (not a dependency yet), which is not our concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`", StarletteDeprecationWarning)
+        from starlette.testclient import TestClient
+
+    return TestClient

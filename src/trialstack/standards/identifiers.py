@@ -53,6 +53,18 @@ def to_study_id(text: str) -> str:
     return _shorten(candidate, text, MAX_IDENTIFIER)
 
 
+SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+MAX_SITE_ID = 20
+
+
+def to_site_id(text: str) -> str:
+    """A site id (letters, digits, `_`, `-`; 20 characters, case kept); valid ids come back unchanged."""
+    if SITE_ID.match(text) and len(text) <= MAX_SITE_ID:
+        return text
+    candidate = re.sub(r"[^A-Za-z0-9-]+", "_", _ascii(text)).strip("_-") or "SITE"
+    return _shorten(candidate, text, MAX_SITE_ID)
+
+
 def to_rule_id(*parts: str) -> str:
     """A check or criterion id joined from identifier parts with `-` (at most 64 characters)."""
     text = "-".join(parts)

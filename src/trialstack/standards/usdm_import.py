@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from trialstack.errors import InvalidInput, NotFound
-from trialstack.protocol.definition import Arm, Study, StudyDefinition
+from trialstack.protocol.definition import Arm, Site, Study, StudyDefinition
 from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.protocol.validation import validate_definition
-from trialstack.standards.identifiers import IdentifierMap, to_identifier, to_study_id
+from trialstack.standards.countries import alpha2
+from trialstack.standards.identifiers import IdentifierMap, to_identifier, to_site_id, to_study_id
 from trialstack.standards.phases import PLACEHOLDER_PHASE, phase_from_cdisc
 from trialstack.standards.report import MappingReport
 from trialstack.standards.study_import import ImportResult, Origin, locate, raise_if
@@ -78,6 +79,7 @@ def import_usdm(text: str, file: str) -> ImportResult:
     _report_criteria(source, version, design, report)
     definition = StudyDefinition(
         study=_study(source, wrapper.study.name, version, design, report),
+        sites=tuple(_sites(source, version, report)),
         arms=tuple(_arms(source, design, report)),
         epochs=tuple(built.epochs),
         codelists=tuple(forms.codelists),
@@ -134,6 +136,27 @@ def _study(source: UsdmSource, name: str, version: StudyVersion, design: StudyDe
     return Study(
         id=study_id, name=full, phase=phase, protocol_version=version.version_identifier, description=description
     )
+
+
+def _sites(source: UsdmSource, version: StudyVersion, report: MappingReport) -> list[Site]:
+    """The study sites the organizations manage; a site needs a country, as ISO 3166 alpha-2."""
+    sites = []
+    for organization in version.organizations:
+        for site in organization.managed_sites:
+            country = alpha2(site.country.code) if site.country is not None else None
+            if country is None:
+                given = site.country.code if site.country is not None else "none"
+                report.skip(source.pointers[site.id], f"site {site.name}: country {given!r} is not an ISO 3166 code")
+                continue
+            sites.append(Site(id=to_site_id(site.name or site.id), name=site.title, country=country))
+            report.map(
+                source.pointers[site.id], f"site {sites[-1].id} ({country})", f"StudySite of {organization.title}"
+            )
+    if not sites:
+        report.note(
+            source.pointers.get(version.id, "/study"), "no study sites: add sites before subjects can be screened"
+        )
+    return sites
 
 
 def _arms(source: UsdmSource, design: StudyDesign, report: MappingReport) -> list[Arm]:

@@ -50,8 +50,13 @@ class Identified(UsdmModel):
         return (self.label or "").strip() or self.name.strip() or self.id
 
 
+class StudySite(Identified):
+    country: Code | None = None
+
+
 class Organization(Identified):
     type: Code | None = None
+    managed_sites: list[StudySite] = Field(default_factory=list)
 
 
 class StudyIdentifier(UsdmModel):

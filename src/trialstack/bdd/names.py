@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from trialstack.bdd.errors import ReferenceProblem
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.protocol.definition import Form, Item, ItemType, StudyDefinition, Visit
+from trialstack.protocol.symbols import VISIT_DATE
 
 _REPEAT = re.compile(r"^(?P<name>.+?)[ .#](?P<n>\d+)$")
 _QUOTED_VISIT = re.compile(r'^"(?P<visit>[^"]+)"\s+(?P<form>.+)$')
@@ -164,8 +165,13 @@ class Names:
         raise ReferenceProblem(f'unknown item "{text}" on {form.name} ({form.id}){_closest(text, known)}')
 
     def any_item(self, text: str) -> None:
-        """Check, before anything runs, that some form has an item by this name (the form is known later)."""
+        """Check, before anything runs, that some form has an item by this name (the form is known later).
+
+        The visit date counts as an item: window queries sit on it.
+        """
         wanted = _norm(text)
+        if wanted in (_norm(VISIT_DATE), "visit date"):
+            return
         if not any(wanted in item_names(item) for form in self.definition.forms for item in form.items):
             known = [i.id for f in self.definition.forms for i in f.items]
             raise ReferenceProblem(f'unknown item "{text}": no form of {self.study_id} has it{_closest(text, known)}')

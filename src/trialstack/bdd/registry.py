@@ -88,7 +88,7 @@ PARAMETER_TYPES: dict[str, ParameterType] = {
             lambda _n, s: s,
             "in screening, enrolled, screen failed, withdrawn, completed",
         ),
-        ParameterType("words", r"([a-z][a-z ]*[a-z])", lambda _n, s: s, "lower-case words: save, visit date"),
+        ParameterType("words", r"([A-Za-z][A-Za-z ]*[A-Za-z])", lambda _n, s: s, "words: save, visit date, SDV"),
     )
 }
 

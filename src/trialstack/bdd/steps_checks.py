@@ -12,6 +12,7 @@ from trialstack.capture.checks import CheckResult
 from trialstack.capture.refs import FormKey
 from trialstack.identity.policy import Action
 from trialstack.ledger.uow import UnitOfWork
+from trialstack.protocol.symbols import VISIT_DATE
 from trialstack.queries import commands as qcmd
 from trialstack.queries import handlers as queries
 
@@ -101,12 +102,11 @@ def _queries_text(rows: list[dict[str, Any]]) -> str:
 
 
 def _item_id(world: World, form: str, text: str) -> str:
-    key = FormKey.parse(form) if "." in form else None
-    if key is None:
-        if text.replace(" ", "_").upper() in ("VISIT_DATE", "VISIT DATE"):
-            return "VISIT_DATE"
+    if text.strip().replace(" ", "_").upper() == VISIT_DATE:
+        return VISIT_DATE
+    if "." not in form:
         raise ReferenceProblem(f'"{text}" on visit {form}: a window query sits on the visit date')
-    return world.names.item(key.form_id, text).id
+    return world.names.item(FormKey.parse(form).form_id, text).id
 
 
 @step("query {query} is open on {item}", example='Then query "VS-SBP-ELIG" is open on SYSBP', topic=QUERIES)

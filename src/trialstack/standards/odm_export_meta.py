@@ -11,15 +11,13 @@ derivation travel as FormalExpressions in the TrialStack rule language.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from lxml import etree
 
-from trialstack.protocol.definition import EditCheck, Form, Item, ItemType, StudyDefinition, VisitType, range_check
-from trialstack.protocol.rules import RuleCompileError, parse
-from trialstack.protocol.rules.ast import Call, Compare, Const, Expr, Member, Name, Neg
+from trialstack.protocol.definition import EditCheck, Item, ItemType, StudyDefinition, VisitType
 from trialstack.standards import aliases
+from trialstack.standards.odm_export_checks import RangeCheckOut, as_range_check, range_as_checks
 from trialstack.standards.odm_expressions import negate
 from trialstack.standards.odm_xsd import NAMESPACE_OF
 
@@ -34,8 +32,6 @@ _DATA_TYPES = {
     ItemType.BOOLEAN: "boolean",
 }
 _NSMAP: Any = {None: NS}  # the stubs type nsmap keys as str; lxml takes None for the default namespace
-_COMPARATORS = {"<": "LT", "<=": "LE", ">": "GT", ">=": "GE", "==": "EQ", "!=": "NE"}
-_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def el(
@@ -70,53 +66,6 @@ class OdmOids:
     groups: dict[str, str] = field(default_factory=dict)
     items: dict[tuple[str, str], str] = field(default_factory=dict)
     log_event: str | None = None
-
-
-@dataclass(frozen=True)
-class _Check:
-    """A RangeCheck to write: comparator + values, or a TrialStack expression; soft or hard; message."""
-
-    comparator: str | None
-    values: tuple[str, ...]
-    expression: str | None
-    soft: bool
-    message: str
-
-
-def literal_text(node: Expr) -> str | None:
-    """The CheckValue text of a literal node (`180`, `"M"`, `date("2020-01-01")`), None if not a literal."""
-    if isinstance(node, Const) and node.value is not None:
-        value = node.value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return format(value, "f") if isinstance(value, Decimal) else str(value)
-    if isinstance(node, Neg) and isinstance(node.operand, Const) and isinstance(node.operand.value, int | Decimal):
-        return "-" + (literal_text(node.operand) or "")
-    if isinstance(node, Call) and node.function in ("date", "datetime") and len(node.args) == 1:
-        inner = node.args[0]
-        return inner.value if isinstance(inner, Const) and isinstance(inner.value, str) else None
-    return None
-
-
-def as_range_check(check: EditCheck) -> _Check:
-    """A check on its own item against literals as Comparator + CheckValues; anything else as an expression."""
-    soft = check.action.value == "query"
-    try:
-        tree = parse(check.expression)
-    except RuleCompileError:
-        tree = None
-    if isinstance(tree, Compare):
-        for name, other, op in ((tree.left, tree.right, tree.op), (tree.right, tree.left, _FLIPPED[tree.op])):
-            value = literal_text(other)
-            if isinstance(name, Name) and name.name == check.item and value is not None:
-                return _Check(_COMPARATORS[op], (value,), None, soft, check.message)
-    if isinstance(tree, Member) and isinstance(tree.operand, Name) and tree.operand.name == check.item:
-        values = tuple(literal_text(item) for item in tree.items)
-        if all(value is not None for value in values):
-            return _Check(
-                "NOTIN" if tree.negated else "IN", tuple(v for v in values if v is not None), None, soft, check.message
-            )
-    return _Check(None, (), check.expression, soft, check.message)
 
 
 class MetadataWriter:
@@ -253,7 +202,7 @@ class MetadataWriter:
                 translated(el(node, "CodeListItem", {"CodedValue": entry.code}), "Decode", entry.decode)
             alias(node, aliases.ID, codelist.id)
 
-    def _item_variants(self) -> dict[str, tuple[Item, tuple[_Check, ...]]]:
+    def _item_variants(self) -> dict[str, tuple[Item, tuple[RangeCheckOut, ...]]]:
         """One ItemDef per distinct (item definition, range checks); forms that agree share it."""
         definition = self.definition
         by_form_item: dict[tuple[str, str], list[EditCheck]] = {}
@@ -265,12 +214,13 @@ class MetadataWriter:
                 )
                 continue
             by_form_item.setdefault((check.form, check.item), []).append(check)
-        variants: dict[str, tuple[Item, tuple[_Check, ...]]] = {}
+        variants: dict[str, tuple[Item, tuple[RangeCheckOut, ...]]] = {}
         signatures: dict[tuple[object, ...], str] = {}
         for form in definition.forms:
             for item in form.items:
                 checks = tuple(
-                    as_range_check(check) for check in _range(form, item) + by_form_item.get((form.id, item.id), [])
+                    as_range_check(check)
+                    for check in range_as_checks(form, item) + by_form_item.get((form.id, item.id), [])
                 )
                 shared = item.model_copy(update={"required": False, "show_if": None, "derived": None})
                 signature = (shared, checks)
@@ -281,7 +231,7 @@ class MetadataWriter:
                 self.oids.items[(form.id, item.id)] = signatures[signature]
         return variants
 
-    def _item_def(self, mdv: etree._Element, oid: str, item: Item, checks: tuple[_Check, ...]) -> None:
+    def _item_def(self, mdv: etree._Element, oid: str, item: Item, checks: tuple[RangeCheckOut, ...]) -> None:
         data_type = (
             self.codelist_types.get(item.codelist or "", "text")
             if item.type is ItemType.CHOICE
@@ -342,19 +292,6 @@ class MetadataWriter:
                     )
                     translated(method, "Description", f"Computes {form.id}.{item.id}")
                     el(method, "FormalExpression", {"Context": aliases.RULE_CONTEXT}, item.derived)
-
-
-def _range(form: Form, item: Item) -> list[EditCheck]:
-    """An item range as two one-sided checks (ODM comparators are one-sided), with the range's message."""
-    check = range_check(form, item)
-    if check is None or item.range is None:
-        return []
-    bounds = ((">=", item.range.min), ("<=", item.range.max))
-    return [
-        check.model_copy(update={"expression": f"{item.id} {op} {format(limit, 'f')}"})
-        for op, limit in bounds
-        if limit is not None
-    ]
 
 
 def _codelist_type(codes: tuple[str, ...]) -> str:

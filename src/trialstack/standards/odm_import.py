@@ -123,7 +123,7 @@ class _Assembly:
         return built
 
     def _problem(self, message: str) -> StudyProblem:
-        where = self.meta.where
+        where = self.meta.mdv_where or self.meta.where
         text = f"MetaDataVersion {self.meta.mdv_oid} {message}: a study needs at least one form and one visit"
         return StudyProblem(self.meta.file, where.line, 1, where.path, text)
 

@@ -152,6 +152,7 @@ class OdmMeta:
     study_description: str | None
     mdv_oid: str
     mdv_name: str
+    mdv_where: Where | None = None
     trial_phase: str | None = None
     protocol_aliases: dict[str, str] = field(default_factory=dict)
     event_order: list[str] = field(default_factory=list)

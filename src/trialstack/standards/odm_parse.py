@@ -19,30 +19,15 @@ from trialstack.standards.odm_meta import (
     GroupDef,
     ItemDef,
     LogicDef,
-    Named,
     OdmMeta,
     RangeCheck,
     Ref,
-    Timing,
 )
-from trialstack.standards.odm_xml import XML_LANG, OdmXml, Where, clean
+from trialstack.standards.odm_parse_protocol import ProtocolReader
+from trialstack.standards.odm_xml import XML_LANG, OdmXml, Where, attr, clean, integer, name_of
 from trialstack.standards.odm_xsd import NAMESPACE_OF, OdmDocument
 
 RefKind = Literal["event", "form", "group", "item"]
-
-
-def _attr(element: etree._Element, name: str) -> str:
-    """An attribute's text, "" when absent (the XSD already required the ones we need)."""
-    return str(element.get(name) or "")
-
-
-def _name(element: etree._Element) -> str:
-    """The element's Name, whitespace-collapsed, falling back to its OID."""
-    return clean(element.get("Name")) or _attr(element, "OID")
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def _fail(document: OdmDocument, element: etree._Element, message: str) -> StudyDefinitionError:
@@ -86,21 +71,21 @@ def read_meta(document: OdmDocument) -> OdmMeta:
 
 
 def _study_names(document: OdmDocument, x: OdmXml, study: etree._Element | None, mdv: etree._Element) -> OdmMeta:
-    mdv_oid, mdv_name = _attr(mdv, "OID"), _attr(mdv, "Name")
+    mdv_oid, mdv_name = attr(mdv, "OID"), attr(mdv, "Name")
     where = Where.of(study if study is not None else mdv)
     if study is None:
         name, description, oid = mdv_name, x.text(mdv, "Description"), mdv_oid
     elif document.version == "1.3.2":
         variables = x.one(study, "GlobalVariables")
         assert_present = variables if variables is not None else study
-        name = x.plain(assert_present, "StudyName") or _attr(study, "OID")
+        name = x.plain(assert_present, "StudyName") or attr(study, "OID")
         description = x.plain(assert_present, "StudyDescription")
-        oid = _attr(study, "OID")
+        oid = attr(study, "OID")
     else:
-        name = clean(study.get("StudyName")) or _attr(study, "OID")
+        name = clean(study.get("StudyName")) or attr(study, "OID")
         description = x.text(study, "Description")
-        oid = _attr(study, "OID")
-    return OdmMeta(document.version, document.file, where, oid, name, description, mdv_oid, mdv_name)
+        oid = attr(study, "OID")
+    return OdmMeta(document.version, document.file, where, oid, name, description, mdv_oid, mdv_name, Where.of(mdv))
 
 
 class _Reader:
@@ -113,16 +98,16 @@ class _Reader:
         if study is not None:
             basics = x.one(study, "BasicDefinitions")
             for unit in x.all(basics, "MeasurementUnit") if basics is not None else []:
-                meta.units[_attr(unit, "OID")] = x.text(unit, "Symbol") or _attr(unit, "Name")
+                meta.units[attr(unit, "OID")] = x.text(unit, "Symbol") or attr(unit, "Name")
         protocol = x.one(mdv, "Protocol")
         if protocol is not None:
-            self._protocol(protocol, mdv)
+            ProtocolReader(x, meta).read(protocol, mdv)
         for event in x.all(mdv, "StudyEventDef"):
             tag = "FormRef" if meta.version == "1.3.2" else "ItemGroupRef"
             refs = self._refs(event, {tag: ("form", tag.replace("Ref", "OID"))})
-            meta.events[_attr(event, "OID")] = EventDef(
-                _attr(event, "OID"),
-                _name(event),
+            meta.events[attr(event, "OID")] = EventDef(
+                attr(event, "OID"),
+                name_of(event),
                 event.get("Repeating") == "Yes",
                 event.get("Type") or "Scheduled",
                 refs,
@@ -131,9 +116,9 @@ class _Reader:
             )
         meta.event_order += [oid for oid in meta.events if oid not in meta.event_order]
         for form in x.all(mdv, "FormDef"):
-            meta.forms[_attr(form, "OID")] = FormDef(
-                _attr(form, "OID"),
-                _name(form),
+            meta.forms[attr(form, "OID")] = FormDef(
+                attr(form, "OID"),
+                name_of(form),
                 form.get("Repeating") == "Yes",
                 self._refs(form, {"ItemGroupRef": ("group", "ItemGroupOID")}),
                 Where.of(form),
@@ -147,9 +132,9 @@ class _Reader:
             self._codelist(codelist)
         for kind, target in (("ConditionDef", meta.conditions), ("MethodDef", meta.methods)):
             for logic in x.all(mdv, kind):
-                target[_attr(logic, "OID")] = LogicDef(
-                    _attr(logic, "OID"),
-                    _name(logic),
+                target[attr(logic, "OID")] = LogicDef(
+                    attr(logic, "OID"),
+                    name_of(logic),
                     x.text(logic, "Description"),
                     self._expressions(logic),
                     Where.of(logic),
@@ -166,8 +151,8 @@ class _Reader:
         ]
         found.sort(
             key=lambda entry: (
-                _int(entry[1].get("OrderNumber")) is None,
-                _int(entry[1].get("OrderNumber")) or 0,
+                integer(entry[1].get("OrderNumber")) is None,
+                integer(entry[1].get("OrderNumber")) or 0,
                 entry[0],
             )
         )
@@ -176,7 +161,7 @@ class _Reader:
                 kind,
                 child.get(attribute, ""),
                 child.get("Mandatory") == "Yes",
-                _int(child.get("OrderNumber")),
+                integer(child.get("OrderNumber")),
                 Where.of(child),
                 child.get("CollectionExceptionConditionOID"),
                 child.get("MethodOID"),
@@ -186,9 +171,9 @@ class _Reader:
 
     def _group(self, group: etree._Element) -> None:
         repeating = group.get("Repeating", "No") not in ("No",)
-        self.meta.groups[_attr(group, "OID")] = GroupDef(
-            _attr(group, "OID"),
-            _name(group),
+        self.meta.groups[attr(group, "OID")] = GroupDef(
+            attr(group, "OID"),
+            name_of(group),
             repeating,
             group.get("Type"),
             self._refs(group, {"ItemRef": ("item", "ItemOID"), "ItemGroupRef": ("group", "ItemGroupOID")}),
@@ -199,16 +184,16 @@ class _Reader:
     def _item(self, item: etree._Element) -> None:
         x = self.x
         codelist = x.one(item, "CodeListRef")
-        self.meta.items[_attr(item, "OID")] = ItemDef(
-            _attr(item, "OID"),
-            _name(item),
+        self.meta.items[attr(item, "OID")] = ItemDef(
+            attr(item, "OID"),
+            name_of(item),
             item.get("DataType", "text"),
             Where.of(item),
-            _int(item.get("Length")),
-            _int(item.get("SignificantDigits")),
+            integer(item.get("Length")),
+            integer(item.get("SignificantDigits")),
             x.text(item, "Question"),
             codelist.get("CodeListOID") if codelist is not None else None,
-            tuple(_attr(ref, "MeasurementUnitOID") for ref in x.all(item, "MeasurementUnitRef")),
+            tuple(attr(ref, "MeasurementUnitOID") for ref in x.all(item, "MeasurementUnitRef")),
             tuple(self._check(check) for check in x.all(item, "RangeCheck")),
             x.aliases(item),
         )
@@ -234,117 +219,21 @@ class _Reader:
             else:
                 code = self.x.one(expression, "Code")
                 text = (code.text or "").strip() or None if code is not None else None
-            found.append(Expression(_attr(expression, "Context"), text))
+            found.append(Expression(attr(expression, "Context"), text))
         return tuple(found)
 
     def _codelist(self, codelist: etree._Element) -> None:
         x = self.x
         entries = [
-            (str(_attr(entry, "CodedValue")), x.text(entry, "Decode") or str(_attr(entry, "CodedValue")))
+            (str(attr(entry, "CodedValue")), x.text(entry, "Decode") or str(attr(entry, "CodedValue")))
             for entry in codelist
             if x.is_(entry, "CodeListItem") or x.is_(entry, "EnumeratedItem")
         ]
-        self.meta.codelists[_attr(codelist, "OID")] = CodeListDef(
-            _attr(codelist, "OID"),
-            _name(codelist),
+        self.meta.codelists[attr(codelist, "OID")] = CodeListDef(
+            attr(codelist, "OID"),
+            name_of(codelist),
             tuple(entries),
             Where.of(codelist),
             external=x.one(codelist, "ExternalCodeList") is not None or not entries,
             aliases=x.aliases(codelist),
-        )
-
-    def _protocol(self, protocol: etree._Element, mdv: etree._Element) -> None:
-        x, meta = self.x, self.meta
-        meta.protocol_aliases = x.aliases(protocol)
-        for ref in sorted(x.all(protocol, "StudyEventRef"), key=lambda ref: _int(ref.get("OrderNumber")) or 0):
-            meta.event_order.append(_attr(ref, "StudyEventOID"))
-            meta.event_refs.setdefault(_attr(ref, "StudyEventOID"), Where.of(ref))
-        phase = x.one(protocol, "TrialPhase")
-        meta.trial_phase = phase.get("Value") if phase is not None else None
-        structure = x.one(protocol, "StudyStructure")
-        if structure is not None:
-            meta.arms = [Named(_attr(a, "OID"), _name(a), Where.of(a)) for a in x.all(structure, "Arm")]
-            epochs = sorted(x.all(structure, "Epoch"), key=lambda e: _int(e.get("SequenceNumber")) or 0)
-            meta.epochs = [Named(_attr(e, "OID"), _name(e), Where.of(e)) for e in epochs]
-        groups = {_attr(group, "OID"): group for group in x.all(mdv, "StudyEventGroupDef")}
-        for ref in x.all(protocol, "StudyEventGroupRef"):
-            self._walk_groups(groups, _attr(ref, "StudyEventGroupOID"), None, set())
-        for oid, group in groups.items():
-            if group.get("EpochOID"):
-                self._walk_groups(groups, oid, group.get("EpochOID"), set())
-        self._timings(protocol, mdv)
-        for name in ("InclusionExclusionCriteria", "StudyObjectives", "StudyEndPoints", "StudyEstimands"):
-            element = x.one(protocol, name)
-            if element is not None:
-                meta.skipped.append((Where.of(element).path, f"{name} has no place in the StudyDefinition"))
-
-    def _walk_groups(self, groups: dict[str, etree._Element], oid: str, epoch: str | None, seen: set[str]) -> None:
-        """Collect the events under a StudyEventGroupDef: their order, and the epoch of the group."""
-        group = groups.get(oid)
-        if group is None or oid in seen:
-            return
-        seen.add(oid)
-        epoch = group.get("EpochOID") or epoch
-        for child in group:
-            if self.x.is_(child, "StudyEventRef"):
-                event = _attr(child, "StudyEventOID")
-                if event not in self.meta.event_order:
-                    self.meta.event_order.append(event)
-                    self.meta.event_refs.setdefault(event, Where.of(child))
-                if epoch is not None:
-                    self.meta.event_epochs.setdefault(event, epoch)
-            elif self.x.is_(child, "StudyEventGroupRef"):
-                self._walk_groups(groups, _attr(child, "StudyEventGroupOID"), epoch, seen)
-
-    def _timings(self, protocol: etree._Element, mdv: etree._Element) -> None:
-        x, meta = self.x, self.meta
-        transitions = {
-            _attr(t, "OID"): (_attr(t, "SourceOID"), _attr(t, "TargetOID"))
-            for workflow in x.all(mdv, "WorkflowDef")
-            for t in x.all(workflow, "Transition")
-        }
-        timings = x.one(protocol, "StudyTimings")
-        for timing in x.all(timings, "StudyTiming") if timings is not None else []:
-            for constraint in timing:
-                where = Where.of(constraint)
-                if x.is_(constraint, "RelativeTimingConstraint"):
-                    if constraint.get("PredecessorOID") and constraint.get("SuccessorOID"):
-                        meta.timings.append(
-                            self._timing(
-                                constraint,
-                                _attr(constraint, "PredecessorOID"),
-                                _attr(constraint, "SuccessorOID"),
-                                "TimepointRelativeTarget",
-                                True,
-                            )
-                        )
-                    else:
-                        meta.skipped.append(
-                            (where.path, "a relative timing constraint without predecessor and successor")
-                        )
-                elif x.is_(constraint, "TransitionTimingConstraint"):
-                    pair = transitions.get(_attr(constraint, "TransitionOID"))
-                    if pair is None:
-                        meta.skipped.append(
-                            (where.path, f"transition {constraint.get('TransitionOID')} is not defined")
-                        )
-                    else:
-                        meta.timings.append(self._timing(constraint, pair[0], pair[1], "TimepointTarget", False))
-                elif isinstance(constraint.tag, str):
-                    name = etree.QName(constraint).localname
-                    meta.skipped.append(
-                        (where.path, f"{name} is not mapped (only relative and transition timings are)")
-                    )
-
-    def _timing(self, element: etree._Element, predecessor: str, successor: str, target: str, direct: bool) -> Timing:
-        return Timing(
-            _attr(element, "OID"),
-            predecessor,
-            successor,
-            element.get(target, "P0D"),
-            element.get("TimepointPreWindow"),
-            element.get("TimepointPostWindow"),
-            element.get("Type", "StartToStart"),
-            direct,
-            Where.of(element),
         )

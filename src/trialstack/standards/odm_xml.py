@@ -48,6 +48,21 @@ class Where:
         return cls(source_line(element), element_path(element))
 
 
+def attr(element: etree._Element, name: str) -> str:
+    """An attribute's text, "" when absent (the XSD already required the ones the importer needs)."""
+    return str(element.get(name) or "")
+
+
+def name_of(element: etree._Element) -> str:
+    """The element's Name, whitespace-collapsed, falling back to its OID."""
+    return clean(element.get("Name")) or attr(element, "OID")
+
+
+def integer(value: str | None) -> int | None:
+    """An ODM integer attribute (OrderNumber, Length), None when absent or not a number."""
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
 def clean(text: str | None) -> str | None:
     """Whitespace runs become one space (ODM texts are often indented across lines); empty is None."""
     collapsed = " ".join((text or "").split())

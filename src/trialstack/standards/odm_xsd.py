@@ -94,7 +94,7 @@ def parse_odm(data: bytes, file: str) -> OdmDocument:
     except etree.XMLSyntaxError as error:
         line, column = error.position if error.position else (error.lineno, 0)
         raise StudyDefinitionError(
-            file, [_problem(file, line, column + 1, "/", f"not well-formed XML: {error.msg}")]
+            file, [_problem(file, line, column, "/", f"not well-formed XML: {error.msg}")]
         ) from None
     root = tree.getroot()
     qname = etree.QName(root)

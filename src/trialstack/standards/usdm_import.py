@@ -27,6 +27,7 @@ from trialstack.standards.usdm_schedule import ScheduleBuilder
 from trialstack.standards.usdm_source import UsdmSource, read_usdm
 from trialstack.standards.usdm_text import plain_text
 
+__all__ = ["ImportResult", "import_usdm", "import_usdm_file", "usdm_mapping_report"]
 _NOT_MAPPED_VERSION = (
     "amendments",
     "studyInterventions",

@@ -17,20 +17,12 @@ from dataclasses import dataclass, field
 from trialstack.protocol.definition import Epoch, Schedule, Visit, VisitType, Window
 from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.protocol.schedule import study_day_at
-from trialstack.standards.durations import DurationError, parse_days
 from trialstack.standards.identifiers import IdentifierMap, to_identifier
 from trialstack.standards.report import MappingReport
 from trialstack.standards.usdm_forms import ActivityForms
-from trialstack.standards.usdm_model import ScheduledInstance, ScheduleTimeline, StudyDesign, Timing
+from trialstack.standards.usdm_model import ScheduledInstance, ScheduleTimeline, StudyDesign
 from trialstack.standards.usdm_source import UsdmSource
-
-
-@dataclass(frozen=True)
-class Placement:
-    offset: int
-    early: int
-    late: int
-    timing: Timing | None
+from trialstack.standards.usdm_timing import Placement, TimingResolver, kind_of
 
 
 @dataclass
@@ -55,7 +47,7 @@ class ScheduleBuilder:
         main = self._main_timeline()
         epochs = self._epochs()
         instances = _in_order(main)
-        placements, anchor = self._placements(main)
+        placements, anchor = TimingResolver(self.source, self.report).placements(main)
         visits: list[Visit] = []
         origin: dict[str, str] = {}
         encounters = {encounter.id: encounter for encounter in self.design.encounters}
@@ -117,6 +109,11 @@ class ScheduleBuilder:
 
     def _main_timeline(self) -> ScheduleTimeline:
         mains = [timeline for timeline in self.design.schedule_timelines if timeline.main_timeline]
+        if mains and not mains[0].instances:
+            pointer = self.source.pointers[mains[0].id] + "/instances"
+            raise StudyDefinitionError(
+                self.source.file, [self.source.problem(pointer, "the main timeline has no instances")]
+            )
         if not mains:
             pointer = self.source.pointers[self.design.id] + "/scheduleTimelines"
             raise StudyDefinitionError(
@@ -147,74 +144,6 @@ class ScheduleBuilder:
             )
             self.report.map(self.source.pointers[epoch.id], f"epoch {self.epoch_ids[epoch.id]}")
         return result
-
-    def _placements(self, timeline: ScheduleTimeline) -> tuple[dict[str, Placement], ScheduledInstance]:
-        """Offsets in days from the anchor for every instance the timings reach."""
-        instances = {instance.id: instance for instance in timeline.instances}
-        fixed = [timing for timing in timeline.timings if _kind(timing) == "fixed"]
-        if fixed:
-            anchor = instances[fixed[0].relative_from_scheduled_instance_id]
-        else:
-            anchor = instances.get(timeline.entry_id or "") or timeline.instances[0]
-            self.report.note(
-                self.source.pointers[timeline.id],
-                f"no Fixed Reference timing: the entry instance {anchor.name} is study day 1",
-            )
-        placements = {
-            anchor.id: Placement(0, *self._window(fixed[0]) if fixed else (0, 0), fixed[0] if fixed else None)
-        }
-        pending = [timing for timing in timeline.timings if _kind(timing) != "fixed"]
-        progress = True
-        while pending and progress:
-            progress = False
-            for timing in list(pending):
-                to = timing.relative_to_scheduled_instance_id or anchor.id
-                frm = timing.relative_from_scheduled_instance_id
-                if to in placements and frm not in placements:
-                    placements[frm] = Placement(
-                        placements[to].offset + self._offset(timing), *self._window(timing), timing
-                    )
-                elif frm in placements and to not in placements:
-                    placements[to] = Placement(placements[frm].offset - self._offset(timing), 0, 0, None)
-                elif not (to in placements and frm in placements):
-                    continue
-                pending.remove(timing)
-                progress = True
-                self.report.map(
-                    self.source.pointers[timing.id],
-                    f"{instances[frm].name} {timing.value} {timing.type.decode.lower()} {_name(instances, to)}",
-                    "Timing",
-                )
-        for timing in pending:
-            self.report.skip(self.source.pointers[timing.id], "timing not connected to the anchor: not used")
-        return placements, anchor
-
-    def _offset(self, timing: Timing) -> int:
-        days = self._days(timing.value, timing, "value")
-        if timing.relative_to_from is not None and timing.relative_to_from.decode.lower() not in ("start to start", ""):
-            self.report.note(
-                self.source.pointers[timing.id],
-                f"{timing.relative_to_from.decode} is taken as start to start: visits are scheduled by day",
-            )
-        kind = _kind(timing)
-        return -abs(days) if kind == "before" else abs(days) if kind == "after" else days
-
-    def _window(self, timing: Timing) -> tuple[int, int]:
-        return abs(self._days(timing.window_lower, timing, "windowLower")), abs(
-            self._days(timing.window_upper, timing, "windowUpper")
-        )
-
-    def _days(self, text: str | None, timing: Timing, key: str) -> int:
-        if not text:
-            return 0
-        try:
-            days = parse_days(text)
-        except DurationError as error:
-            self.report.skip(self.source.pointer(timing.id, key), f"{error}; 0 days used")
-            return 0
-        if days.note:
-            self.report.note(self.source.pointer(timing.id, key), days.note)
-        return days.days
 
     def _chosen(
         self, scheduled_at: str | None, instances: list[ScheduledInstance], placements: dict[str, Placement]
@@ -268,7 +197,7 @@ class ScheduleBuilder:
         if (
             placement.timing is not None
             and not (placement.timing.window_lower or placement.timing.window_upper)
-            and _kind(placement.timing) != "fixed"
+            and kind_of(placement.timing) != "fixed"
         ):
             self.report.note(
                 self.source.pointers[placement.timing.id],
@@ -326,23 +255,6 @@ class ScheduleBuilder:
             if timeline is not None:
                 for instance in timeline.instances:
                     yield from self._forms_of(instance.activity_ids, seen)
-
-
-def _kind(timing: Timing) -> str:
-    decode = timing.type.decode.strip().lower()
-    return (
-        "fixed"
-        if decode.startswith("fixed")
-        else "before"
-        if decode == "before"
-        else "after"
-        if decode == "after"
-        else decode
-    )
-
-
-def _name(instances: dict[str, ScheduledInstance], instance_id: str) -> str:
-    return instances[instance_id].name if instance_id in instances else instance_id
 
 
 def _in_order(timeline: ScheduleTimeline) -> list[ScheduledInstance]:

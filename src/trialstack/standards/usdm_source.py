@@ -136,10 +136,8 @@ def _wrong_kinds(source: UsdmSource, wrapper: Wrapper) -> Iterator[tuple[str, st
     ) -> Iterator[tuple[str, str]]:
         if target is not None and source.types.get(target) not in kinds:
             where = source.pointer(owner, key) if index is None else source.pointer(owner, key, index)
-            yield (
-                where,
-                f"{key} refers to {target!r}, a {source.types.get(target) or 'object'}; expected {' or '.join(kinds)}",
-            )
+            found = source.types.get(target) or "an object without instanceType"
+            yield where, f"{key} refers to {target!r} ({found}); expected {' or '.join(kinds)}"
 
     for version in wrapper.study.versions:
         for design in version.study_designs:

@@ -141,6 +141,10 @@ class FormMapper:
                 continue
             if ref.method:
                 self.report.skip(ref.where.path, f"method {ref.method} on an item group reference is not mapped")
+            if group.repeat == "Static":
+                self.report.note(
+                    ref.where.path, f"{group.oid} repeats once per code (Static): rows are added one by one"
+                )
             if group.repeating and not inside_rows:
                 own: list[Entry] = []
                 rows.append((group.oid, group.name, own))

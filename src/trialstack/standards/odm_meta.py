@@ -72,6 +72,7 @@ class GroupDef:
     children: tuple[Ref, ...]
     where: Where
     aliases: dict[str, str] = field(default_factory=dict)
+    repeat: str = "No"  # ODM 2.0 tells Simple, Dynamic and Static (one row per code of a code list) apart
 
 
 @dataclass(frozen=True)

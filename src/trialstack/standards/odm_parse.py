@@ -179,6 +179,7 @@ class _Reader:
             self._refs(group, {"ItemRef": ("item", "ItemOID"), "ItemGroupRef": ("group", "ItemGroupOID")}),
             Where.of(group),
             self.x.aliases(group),
+            attr(group, "Repeating") or "No",
         )
 
     def _item(self, item: etree._Element) -> None:

@@ -53,6 +53,9 @@ class ScheduleBuilder:
         encounters = {encounter.id: encounter for encounter in self.design.encounters}
         by_encounter: dict[str, list[ScheduledInstance]] = {}
         for instance in instances:
+            if instance.instance_type == "ScheduledDecisionInstance":
+                reason = "decision instance: its branches are not mapped; every path's visits are kept"
+                self.report.skip(self.source.pointers[instance.id], reason)
             if instance.encounter_id is not None:
                 by_encounter.setdefault(instance.encounter_id, []).append(instance)
             elif instance.activity_ids:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import bdd, demo, ledger, study, study_publish
+from trialstack.cli import audit, bdd, demo, export, ledger, study, study_publish, users
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.errors import TrialStackError
 
@@ -27,6 +27,12 @@ app.command("demo")(demo.demo_command)
 app.command("init")(ledger.init_command)
 app.command("verify")(ledger.verify_command)
 app.command("rebuild")(ledger.rebuild_command)
+
+app.add_typer(users.user_app, name="user")
+app.add_typer(users.token_app, name="token")
+export.app.command("audit")(audit.export_audit_command)
+app.add_typer(export.app, name="export")
+app.command("verify-package")(audit.verify_package_command)
 
 
 @app.command("serve")

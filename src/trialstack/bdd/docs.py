@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from trialstack.bdd.library import TOPICS, default_library
-from trialstack.bdd.registry import PARAMETER_TYPES, StepLibrary
+from trialstack.bdd.registry import PARAMETER_TYPES, StepDefinition, StepLibrary
 
 INTRO = """\
 # BDD step library
@@ -59,15 +59,18 @@ def _parameters() -> str:
     return "".join(f"| `{{{t.name}}}` | {t.meaning} |\n" for t in PARAMETER_TYPES.values())
 
 
+def by_topic(library: StepLibrary) -> list[tuple[str, list[StepDefinition]]]:
+    """The steps grouped by topic, topics in the order a scenario meets them."""
+    topics = list(TOPICS) + sorted({d.topic for d in library.definitions} - set(TOPICS))
+    grouped = [(topic, [d for d in library.definitions if d.topic == topic]) for topic in topics]
+    return [(topic, definitions) for topic, definitions in grouped if definitions]
+
+
 def steps_markdown(library: StepLibrary | None = None) -> str:
     """The whole page: the introduction, the placeholders, then every step by topic (pattern, meaning, example)."""
     library = library or default_library()
     out = [INTRO, _parameters()]
-    topics = list(TOPICS) + sorted({d.topic for d in library.definitions} - set(TOPICS))
-    for topic in topics:
-        definitions = [d for d in library.definitions if d.topic == topic]
-        if not definitions:
-            continue
+    for topic, definitions in by_topic(library):
         out.append(f"\n## {topic}\n")
         for definition in definitions:
             out.append(f"\n### `{definition.pattern}`\n\n")

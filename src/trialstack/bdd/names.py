@@ -119,18 +119,18 @@ class Names:
             if key.visit is not None:
                 self._collected(key.visit, form)
             return key
+        record = _LOG_RECORD.match(phrase)
         quoted = _QUOTED_VISIT.match(phrase)
+        if record is not None and (quoted is None or record["form"].startswith('"')):
+            form = self.form(record["form"])
+            if form.id not in self.definition.schedule.log_forms:
+                raise ReferenceProblem(f'{form.name} is collected at visits: write the "<visit>" {form.name.lower()}')
+            return FormKey(form.id, None, int(record["n"]))
         if quoted is not None:
             visit = self.visit(quoted["visit"])
             form = self.form(quoted["form"])
             self._collected(visit, form)
             return FormKey(form.id, visit)
-        record = _LOG_RECORD.match(phrase)
-        if record is not None:
-            form = self.form(record["form"])
-            if form.id not in self.definition.schedule.log_forms:
-                raise ReferenceProblem(f'{form.name} is collected at visits: write the "<visit>" {form.name.lower()}')
-            return FormKey(form.id, None, int(record["n"]))
         raise ReferenceProblem(
             f'cannot tell which form "{text}" is: write the "<visit>" <form> (the "Week 2" vital signs) '
             f"or <log form> record <n> (the adverse event record 1)"

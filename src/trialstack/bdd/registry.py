@@ -56,7 +56,6 @@ PARAMETER_TYPES: dict[str, ParameterType] = {
     for t in (
         ParameterType("string", r'"([^"]*)"', lambda _n, s: s, 'text in double quotes: "0101-001"'),
         ParameterType("date", r"(\d{4}-\d{2}-\d{2})", _date, "a calendar date, ISO 8601: 2026-01-05"),
-        ParameterType("int", r"(-?\d+)", lambda _n, s: int(s), "a whole number: 2"),
         ParameterType(
             "value", r'("[^"]*"|[^\s"]+)', lambda _n, s: s.strip('"'), 'a value as typed: 190, 80.5, "Not related"'
         ),

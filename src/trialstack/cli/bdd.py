@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from trialstack.bdd.coverage import Coverage
-from trialstack.bdd.docs import steps_markdown
+from trialstack.bdd.docs import by_topic, steps_markdown
 from trialstack.bdd.gate import GateResult, run_gate
 from trialstack.bdd.html import html_report
 from trialstack.bdd.junit import junit_xml
@@ -156,9 +156,11 @@ def steps_command(
     if markdown:
         typer.echo(steps_markdown(), nl=False)
         return
-    for definition in default_library().definitions:
-        console.print(f"[bold]{escape(definition.pattern)}[/bold]", highlight=False)
-        console.print(f"    {escape(strip_keyword(definition.example))}", highlight=False)
+    for topic, definitions in by_topic(default_library()):
+        console.print(f"[bold underline]{topic}[/bold underline]", highlight=False)
+        for definition in definitions:
+            console.print(f"  [bold]{escape(definition.pattern)}[/bold]", highlight=False)
+            console.print(f"      {escape(strip_keyword(definition.example))}", highlight=False)
 
 
 def report_gate(gate: GateResult) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from trialstack.protocol.problems import StudyDefinitionError
+from trialstack.standards.odm_xsd import StandardsDataMissing
 from trialstack.standards.sniff import load_any_study_file
 
 BAD = REPO_ROOT / "tests" / "data" / "bad"
@@ -73,3 +74,12 @@ def test_a_failed_load_writes_nothing(path: Path, tmp_path: Path) -> None:
     with pytest.raises(StudyDefinitionError):
         load_any_study_file(copy)
     assert {entry: entry.stat().st_mtime_ns for entry in tmp_path.iterdir()} == before
+
+
+def test_missing_schemas_stop_an_odm_import_with_where_to_put_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIALSTACK_STANDARDS_DATA", str(tmp_path))
+    with pytest.raises(StandardsDataMissing, match=r"cdisc-odm-1\.3\.2-schema") as raised:
+        load_any_study_file(BAD / "odm" / "dangling_form_ref.xml")
+    assert "TRIALSTACK_STANDARDS_DATA" in raised.value.message

@@ -16,7 +16,7 @@ from lxml import etree
 from trialstack import __version__
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.version import StudyVersion
-from trialstack.standards.clinical import ClinicalDataSource
+from trialstack.standards.clinical import ClinicalDataSource, SignatureDefinition, UserRecord
 from trialstack.standards.odm_export_clinical import ExportError, SubjectWriter, query_status_codelist, timestamp
 from trialstack.standards.odm_export_meta import NS, MetadataWriter, el
 
@@ -48,20 +48,32 @@ def export_odm(
         "SourceSystem": "TrialStack",
         "SourceSystemVersion": __version__,
     }
+    users = list(clinical.users()) if clinical is not None else []
+    meanings = list(clinical.signature_definitions()) if clinical is not None else []
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
         with xf.element(f"{{{NS}}}ODM", attributes, nsmap=_NSMAP):
             xf.write(study)
             if definition.sites or clinical is not None:
-                xf.write(_admin_data(definition, clinical, created))
+                xf.write(_admin_data(definition, users, meanings, created))
             if clinical is not None:
-                _clinical_data(xf, definition, metadata, clinical)
+                writer = SubjectWriter(
+                    definition,
+                    metadata.oids,
+                    {user.id for user in users},
+                    {site.id for site in definition.sites},
+                    {meaning.id for meaning in meanings},
+                )
+                _clinical_data(xf, definition, writer, clinical)
     return warnings
 
 
-def _admin_data(definition: StudyDefinition, clinical: ClinicalDataSource | None, created: datetime) -> etree._Element:
+def _admin_data(
+    definition: StudyDefinition, users: list[UserRecord], meanings: list[SignatureDefinition], created: datetime
+) -> etree._Element:
+    """Who entered and signed data, where (the sites), and what each kind of signature means."""
     admin = el(None, "AdminData", {"StudyOID": definition.study.id})
-    for user in clinical.users() if clinical is not None else ():
+    for user in users:
         node = el(admin, "User", {"OID": user.id})
         if user.display_name:
             el(node, "DisplayName", text=user.display_name)
@@ -69,19 +81,15 @@ def _admin_data(definition: StudyDefinition, clinical: ClinicalDataSource | None
         location = el(admin, "Location", {"OID": site.id, "Name": site.name, "LocationType": "Site"})
         reference = {"StudyOID": definition.study.id, "MetaDataVersionOID": definition.study.protocol_version}
         el(location, "MetaDataVersionRef", {**reference, "EffectiveDate": created.date().isoformat()})
-    for meaning in clinical.signature_definitions() if clinical is not None else ():
+    for meaning in meanings:
         node = el(admin, "SignatureDef", {"OID": meaning.id, "Methodology": meaning.methodology})
         el(node, "Meaning", text=meaning.meaning)
         el(node, "LegalReason", text=meaning.legal_reason)
     return admin
 
 
-def _clinical_data(
-    xf: Any, definition: StudyDefinition, metadata: MetadataWriter, clinical: ClinicalDataSource
-) -> None:
-    users = {user.id for user in clinical.users()}
-    meanings = {meaning.id for meaning in clinical.signature_definitions()}
-    writer = SubjectWriter(definition, metadata.oids, users, {site.id for site in definition.sites}, meanings)
+def _clinical_data(xf: Any, definition: StudyDefinition, writer: SubjectWriter, clinical: ClinicalDataSource) -> None:
+    """Each subject built, written and flushed in turn: only one subject is ever held in memory."""
     attributes = {"StudyOID": definition.study.id, "MetaDataVersionOID": definition.study.protocol_version}
     with xf.element(f"{{{NS}}}ClinicalData", attributes):
         for subject in clinical.subjects():

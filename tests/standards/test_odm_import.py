@@ -228,3 +228,11 @@ def test_oids_map_to_identifiers_deterministically() -> None:
     assert first == second
     assert (first.forms[0].id, first.forms[0].items[0].id, first.schedule.visits[0].id) == ("A", "Q", "A")
     assert first.forms[0].items[0].type is ItemType.TEXT
+
+
+def test_a_study_of_unscheduled_events_still_gets_an_anchor() -> None:
+    body = _FORM.replace('Type="Scheduled"', 'Type="Unscheduled"') + '<ItemDef OID="I.Q" Name="Q" DataType="text"/>'
+    result = import_odm(_odm(body), "inline.xml")
+    (visit,) = result.definition.schedule.visits
+    assert (visit.id, visit.type, visit.day) == ("A", VisitType.SCHEDULED, 1)
+    assert any("Unscheduled event A is the anchor" in warning for warning in result.warnings)

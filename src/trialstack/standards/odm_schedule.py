@@ -170,7 +170,10 @@ class ScheduleMapper:
         out_of_window = CheckAction(event.aliases.get(aliases.OUT_OF_WINDOW, "query"))
         base = {"id": visit_id, "name": event.name, "repeating": repeating, "epoch": epoch, "forms": tuple(forms)}
         self.report.map(event.where.path, f"visit {visit_id}")
-        if event.type in ("Unscheduled", "Common"):
+        if anchor and event.type != "Scheduled":
+            self.report.note(event.where.path, f"{event.type} event {visit_id} is the anchor: scheduled on study day 1")
+            placement = placement or Placement(0, 0, 0, "anchor")
+        elif event.type in ("Unscheduled", "Common"):
             return Visit(**base, type=VisitType.UNSCHEDULED, out_of_window=out_of_window)
         if placement is None:
             if event.aliases.get(aliases.VISIT_TYPE) == VisitType.END_OF_STUDY.value:

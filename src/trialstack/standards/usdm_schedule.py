@@ -68,7 +68,7 @@ class ScheduleBuilder:
             encounter = encounters[encounter_id]
             chosen = self._chosen(encounter.scheduled_at_id, scheduled, placements)
             visit = self._visit(
-                encounter.name or encounter.id, encounter.title, scheduled, chosen, placements.get(chosen.id), subs
+                encounter.name or encounter.id, encounter.title, scheduled, chosen, placements.get(chosen.id)
             )
             visits.append(visit)
             origin[visit.id] = self.source.pointers[encounter.id]
@@ -87,7 +87,7 @@ class ScheduleBuilder:
                 origin[visit.id] = self.source.pointers[encounter.id]
         for timeline in self.design.schedule_timelines:
             if timeline is not main and timeline.id not in subs:
-                visit = self._conditional(timeline, subs)
+                visit = self._conditional(timeline)
                 visits.append(visit)
                 origin[visit.id] = self.source.pointers[timeline.id]
         scheduled_forms = {form for visit in visits for form in visit.forms}
@@ -175,7 +175,6 @@ class ScheduleBuilder:
         instances: list[ScheduledInstance],
         chosen: ScheduledInstance,
         placement: Placement | None,
-        subs: set[str],
     ) -> Visit:
         visit_id = self.visit_ids.add(chosen.encounter_id or chosen.id, to_identifier(name, fallback="V"))
         forms = tuple(
@@ -221,7 +220,7 @@ class ScheduleBuilder:
             forms=forms,
         )
 
-    def _conditional(self, timeline: ScheduleTimeline, subs: set[str]) -> Visit:
+    def _conditional(self, timeline: ScheduleTimeline) -> Visit:
         visit_id = self.visit_ids.add(timeline.id, to_identifier(timeline.name, fallback="V"))
         forms = tuple(
             dict.fromkeys(

@@ -5,12 +5,14 @@ A subject at a site the user cannot see is answered as not found (its existence 
 
 from __future__ import annotations
 
+from fastapi import Request
 from sqlalchemy import Connection
 
 from trialstack.capture.readmodel import get_subject
 from trialstack.errors import NotFound
 from trialstack.identity.policy import Action, Grant, Principal, authorize
 from trialstack.ledger.envelope import Actor
+from trialstack.queries.readmodel import get_query
 
 
 def actor_for(principal: Principal, grant: Grant) -> Actor:
@@ -28,6 +30,23 @@ def subject_site(connection: Connection, principal: Principal, study_id: str, su
     sites = visible_sites(principal, study_id)
     if row is None or (sites is not None and row["site_id"] not in sites):
         raise NotFound(f"subject {subject_id} not found in study {study_id}", field="subject")
+    return str(row["site_id"])
+
+
+def subject_site_of(request: Request, principal: Principal) -> str:
+    """Site resolver for `requires(..., site=subject_site_of)`: the site of the subject in the path."""
+    with request.app.state.platform.engine.connect() as connection:
+        return subject_site(connection, principal, request.path_params["study_id"], request.path_params["subject_id"])
+
+
+def query_site_of(request: Request, principal: Principal) -> str:
+    """Site resolver for query routes: the site of the query in the path (not found outside the user's sites)."""
+    study_id, query_id = request.path_params["study_id"], request.path_params["query_id"]
+    with request.app.state.platform.engine.connect() as connection:
+        row = get_query(connection, study_id, query_id)
+    sites = visible_sites(principal, study_id)
+    if row is None or (sites is not None and row["site_id"] not in sites):
+        raise NotFound(f"query {query_id} not found in study {study_id}", field="query_id")
     return str(row["site_id"])
 
 

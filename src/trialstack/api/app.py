@@ -6,9 +6,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 import trialstack
-from trialstack.api import routes_auth
+from trialstack.api import routes_auth, routes_capture, routes_queries, routes_studies
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
+from trialstack.web import install_web
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -16,6 +17,10 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_security(app)
     app.include_router(routes_auth.router)
+    app.include_router(routes_studies.router)
+    app.include_router(routes_capture.router)
+    app.include_router(routes_queries.router)
+    install_web(app)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

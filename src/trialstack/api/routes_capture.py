@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from trialstack.api.access import actor_for, authorize_subject, visible_sites
+from trialstack.api.access import subject_site_of
 from trialstack.api.commands import etag, execute, if_match_version
 from trialstack.api.platform import platform_of, study_rules_of
 from trialstack.api.schemas import (
@@ -22,19 +22,28 @@ from trialstack.api.schemas import (
     VisitDateRequest,
     WithdrawRequest,
 )
-from trialstack.api.security import current_principal
+from trialstack.api.security import Authorized, requires
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
 from trialstack.capture.handlers import Outcome, read_casebook
 from trialstack.capture.readmodel import get_subject, list_subjects
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.views import casebook_matrix, form_detail
-from trialstack.identity.policy import Action, Principal, authorize
+from trialstack.identity.policy import Action
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/studies/{study_id}", tags=["capture"])
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SubjectsRead = Annotated[Authorized, requires(Action.SUBJECT_READ, site=None)]
+Screening = Annotated[Authorized, requires(Action.SUBJECT_SCREEN, site=None)]
+SubjectRead = Annotated[Authorized, requires(Action.SUBJECT_READ, site=subject_site_of)]
+DataEntry = Annotated[Authorized, requires(Action.DATA_ENTER, site=subject_site_of)]
+Enrolment = Annotated[Authorized, requires(Action.SUBJECT_ENROL, site=subject_site_of)]
+Withdrawal = Annotated[Authorized, requires(Action.SUBJECT_WITHDRAW, site=subject_site_of)]
+Sdv = Annotated[Authorized, requires(Action.SDV_PERFORM, site=subject_site_of)]
+Freezing = Annotated[Authorized, requires(Action.FORM_FREEZE, site=subject_site_of)]
+CasebookLock = Annotated[Authorized, requires(Action.CASEBOOK_LOCK, site=subject_site_of)]
+StudyLock = Annotated[Authorized, requires(Action.STUDY_LOCK, site=None)]
 
 
 def render_outcome(status: int = 200) -> Callable[[Outcome, list[RecordedEvent]], tuple[int, dict[str, Any]]]:
@@ -77,21 +86,12 @@ def render_outcome(status: int = 200) -> Callable[[Outcome, list[RecordedEvent]]
 
 
 def _on_subject(
-    request: Request,
-    principal: Principal,
-    study_id: str,
-    subject_id: str,
-    action: Action,
-    body: Any,
-    work: Callable[[UnitOfWork, int | None], Outcome],
+    request: Request, auth: Authorized, body: Any, work: Callable[[UnitOfWork, int | None], Outcome]
 ) -> JSONResponse:
-    platform = platform_of(request)
-    with platform.engine.connect() as connection:
-        grant, _site = authorize_subject(connection, principal, action, study_id, subject_id)
     pinned = if_match_version(request)
     return execute(
-        platform,
-        actor_for(principal, grant),
+        platform_of(request),
+        auth.actor,
         request,
         body,
         lambda uow: work(uow, pinned),
@@ -101,26 +101,23 @@ def _on_subject(
 
 
 @router.get("/subjects")
-def get_subjects(
-    study_id: str, request: Request, principal: CurrentPrincipal, site: str | None = None
-) -> dict[str, Any]:
-    """List the subjects of the study at the sites the user may see."""
-    authorize(principal, Action.SUBJECT_READ, study_id, site)
-    sites = visible_sites(principal, study_id)
+def get_subjects(study_id: str, request: Request, auth: SubjectsRead, site: str | None = None) -> dict[str, Any]:
+    """List the subjects of the study at the sites the user may see (optionally one of them)."""
+    sites = auth.sites
     if site is not None:
+        auth.at_site(site)
         sites = frozenset({site})
     with platform_of(request).engine.connect() as connection:
         return {"subjects": list_subjects(connection, study_id, sites)}
 
 
 @router.post("/subjects", status_code=201)
-def post_subject(study_id: str, body: ScreenRequest, request: Request, principal: CurrentPrincipal) -> JSONResponse:
+def post_subject(study_id: str, body: ScreenRequest, request: Request, auth: Screening) -> JSONResponse:
     """Screen a new subject at a site; the answer carries its screening number."""
-    grant = authorize(principal, Action.SUBJECT_SCREEN, study_id, body.site_id)
     command = cmd.ScreenSubject(body.site_id, body.screened_on)
     return execute(
         platform_of(request),
-        actor_for(principal, grant),
+        auth.at_site(body.site_id).actor,
         request,
         body,
         lambda uow: handlers.screen_subject(uow, study_id, command),
@@ -129,11 +126,10 @@ def post_subject(study_id: str, body: ScreenRequest, request: Request, principal
 
 
 @router.get("/subjects/{subject_id}")
-def get_casebook(study_id: str, subject_id: str, request: Request, principal: CurrentPrincipal) -> JSONResponse:
+def get_casebook(study_id: str, subject_id: str, request: Request, auth: SubjectRead) -> JSONResponse:
     """The subject's casebook: status and the visit × form matrix; ETag is the version for If-Match."""
     platform = platform_of(request)
     with platform.engine.connect() as connection:
-        authorize_subject(connection, principal, Action.SUBJECT_READ, study_id, subject_id)
         rules = study_rules_of(connection, study_id)
         casebook = read_casebook(connection, platform.cache, study_id, subject_id)
         subject = get_subject(connection, study_id, subject_id)
@@ -142,12 +138,11 @@ def get_casebook(study_id: str, subject_id: str, request: Request, principal: Cu
 
 
 @router.get("/subjects/{subject_id}/forms/{form}")
-def get_form(study_id: str, subject_id: str, form: str, request: Request, principal: CurrentPrincipal) -> JSONResponse:
+def get_form(study_id: str, subject_id: str, form: str, request: Request, auth: SubjectRead) -> JSONResponse:
     """One form instance with its items, values, visibility, SDV state and failing checks."""
     platform = platform_of(request)
     key = FormKey.parse(form)
     with platform.engine.connect() as connection:
-        authorize_subject(connection, principal, Action.SUBJECT_READ, study_id, subject_id)
         rules = study_rules_of(connection, study_id)
         casebook = read_casebook(connection, platform.cache, study_id, subject_id)
     body = {"subject_id": subject_id, "version": casebook.version, **form_detail(rules, casebook, key)}
@@ -156,7 +151,7 @@ def get_form(study_id: str, subject_id: str, form: str, request: Request, princi
 
 @router.put("/subjects/{subject_id}/forms/{form}")
 def put_form(
-    study_id: str, subject_id: str, form: str, body: SaveFormRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, form: str, body: SaveFormRequest, request: Request, auth: DataEntry
 ) -> JSONResponse:
     """Save items of a form instance; the answer lists every edit check run and the queries opened or closed."""
     command = cmd.SaveForm(
@@ -174,148 +169,139 @@ def put_form(
         reason=body.reason,
     )
     return _on_subject(
-        request, principal, study_id, subject_id, Action.DATA_ENTER, body,
+        request, auth, body,
         lambda uow, pinned: handlers.save_form(uow, study_id, command, pinned),
     )  # fmt: skip
 
 
 @router.put("/subjects/{subject_id}/visits/{visit}")
 def put_visit(
-    study_id: str, subject_id: str, visit: str, body: VisitDateRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, visit: str, body: VisitDateRequest, request: Request, auth: DataEntry
 ) -> JSONResponse:
     """Record (or correct, with a reason) the date a visit took place; out-of-window dates raise a query."""
     command = cmd.RecordVisitDate(subject_id, VisitKey.parse(visit), body.visit_date, body.reason)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.DATA_ENTER, body,
+        request, auth, body,
         lambda uow, pinned: handlers.record_visit_date(uow, study_id, command, pinned),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/enrolment")
 def post_enrolment(
-    study_id: str, subject_id: str, body: EnrolRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, body: EnrolRequest, request: Request, auth: Enrolment
 ) -> JSONResponse:
     """Enrol the subject: refused, naming the criteria, unless every eligibility criterion holds."""
     command = cmd.EnrolSubject(subject_id, body.enrolled_on)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.SUBJECT_ENROL, body,
+        request, auth, body,
         lambda uow, _: handlers.enrol_subject(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/screen-failure")
 def post_screen_failure(
-    study_id: str, subject_id: str, body: ScreenFailRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, body: ScreenFailRequest, request: Request, auth: Enrolment
 ) -> JSONResponse:
     """Record a screen failure with its reason."""
     command = cmd.ScreenFailSubject(subject_id, body.failed_on, body.reason)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.SUBJECT_ENROL, body,
+        request, auth, body,
         lambda uow, _: handlers.screen_fail_subject(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/withdrawal")
 def post_withdrawal(
-    study_id: str, subject_id: str, body: WithdrawRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, body: WithdrawRequest, request: Request, auth: Withdrawal
 ) -> JSONResponse:
     """Withdraw an enrolled subject from the study, with the reason."""
     command = cmd.WithdrawSubject(subject_id, body.withdrawn_on, body.reason)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.SUBJECT_WITHDRAW, body,
+        request, auth, body,
         lambda uow, _: handlers.withdraw_subject(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/completion")
 def post_completion(
-    study_id: str, subject_id: str, body: CompleteRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, body: CompleteRequest, request: Request, auth: Withdrawal
 ) -> JSONResponse:
     """Record that an enrolled subject completed the study."""
     command = cmd.CompleteSubject(subject_id, body.completed_on)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.SUBJECT_WITHDRAW, body,
+        request, auth, body,
         lambda uow, _: handlers.complete_subject(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/forms/{form}/sdv")
-def post_sdv(
-    study_id: str, subject_id: str, form: str, body: SdvRequest, request: Request, principal: CurrentPrincipal
-) -> JSONResponse:
+def post_sdv(study_id: str, subject_id: str, form: str, body: SdvRequest, request: Request, auth: Sdv) -> JSONResponse:
     """Source data verification of a form instance (the named items, or every item due for SDV)."""
     command = cmd.VerifySourceData(subject_id, FormKey.parse(form), tuple(body.items))
     return _on_subject(
-        request, principal, study_id, subject_id, Action.SDV_PERFORM, body,
+        request, auth, body,
         lambda uow, _: handlers.verify_source_data(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/forms/{form}/freeze")
-def post_freeze(
-    study_id: str, subject_id: str, form: str, request: Request, principal: CurrentPrincipal
-) -> JSONResponse:
+def post_freeze(study_id: str, subject_id: str, form: str, request: Request, auth: Freezing) -> JSONResponse:
     """Freeze a form instance: no change until a data manager unfreezes it."""
     command = cmd.FreezeForm(subject_id, FormKey.parse(form))
     return _on_subject(
-        request, principal, study_id, subject_id, Action.FORM_FREEZE, None,
+        request, auth, None,
         lambda uow, _: handlers.freeze_form(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/forms/{form}/unfreeze")
 def post_unfreeze(
-    study_id: str, subject_id: str, form: str, body: ReasonRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, form: str, body: ReasonRequest, request: Request, auth: Freezing
 ) -> JSONResponse:
     """Unfreeze a form instance, with the reason."""
     command = cmd.UnfreezeForm(subject_id, FormKey.parse(form), body.reason)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.FORM_FREEZE, body,
+        request, auth, body,
         lambda uow, _: handlers.unfreeze_form(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/lock")
-def post_casebook_lock(study_id: str, subject_id: str, request: Request, principal: CurrentPrincipal) -> JSONResponse:
+def post_casebook_lock(study_id: str, subject_id: str, request: Request, auth: CasebookLock) -> JSONResponse:
     """Lock the subject's casebook: no write until it is unlocked with a reason."""
     command = cmd.LockCasebook(subject_id)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.CASEBOOK_LOCK, None,
+        request, auth, None,
         lambda uow, _: handlers.lock_casebook(uow, study_id, command),
     )  # fmt: skip
 
 
 @router.post("/subjects/{subject_id}/unlock")
 def post_casebook_unlock(
-    study_id: str, subject_id: str, body: ReasonRequest, request: Request, principal: CurrentPrincipal
+    study_id: str, subject_id: str, body: ReasonRequest, request: Request, auth: CasebookLock
 ) -> JSONResponse:
     """Unlock the subject's casebook, with the reason."""
     command = cmd.UnlockCasebook(subject_id, body.reason)
     return _on_subject(
-        request, principal, study_id, subject_id, Action.CASEBOOK_LOCK, body,
+        request, auth, body,
         lambda uow, _: handlers.unlock_casebook(uow, study_id, command),
     )  # fmt: skip
 
 
 def _study_command(
-    request: Request, principal: CurrentPrincipal, study_id: str, body: Any, work: Callable[[UnitOfWork], Outcome]
+    request: Request, auth: Authorized, body: Any, work: Callable[[UnitOfWork], Outcome]
 ) -> JSONResponse:
-    grant = authorize(principal, Action.STUDY_LOCK, study_id)
-    return execute(platform_of(request), actor_for(principal, grant), request, body, work, render_outcome())
+    return execute(platform_of(request), auth.actor, request, body, work, render_outcome())
 
 
 @router.post("/lock")
-def post_study_lock(study_id: str, request: Request, principal: CurrentPrincipal) -> JSONResponse:
+def post_study_lock(study_id: str, request: Request, auth: StudyLock) -> JSONResponse:
     """Lock the whole study database (after the last casebook is clean)."""
-    return _study_command(
-        request, principal, study_id, None, lambda uow: handlers.lock_study(uow, cmd.LockStudy(study_id))
-    )
+    return _study_command(request, auth, None, lambda uow: handlers.lock_study(uow, cmd.LockStudy(study_id)))
 
 
 @router.post("/unlock")
-def post_study_unlock(
-    study_id: str, body: ReasonRequest, request: Request, principal: CurrentPrincipal
-) -> JSONResponse:
+def post_study_unlock(study_id: str, body: ReasonRequest, request: Request, auth: StudyLock) -> JSONResponse:
     """Unlock the study database, with the reason."""
     command = cmd.UnlockStudy(study_id, body.reason)
-    return _study_command(request, principal, study_id, body, lambda uow: handlers.unlock_study(uow, command))
+    return _study_command(request, auth, body, lambda uow: handlers.unlock_study(uow, command))

@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from trialstack.api.platform import platform_of
-from trialstack.api.security import current_principal
-from trialstack.identity.policy import Action, Principal, authorize
+from trialstack.api.security import Authorized, current_principal, requires
+from trialstack.identity.policy import Action, Principal
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.registry import is_blinded
@@ -21,6 +21,8 @@ from trialstack.protocol.readmodel import list_versions, version_in_force
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+StudyRead = Annotated[Authorized, requires(Action.STUDY_READ, site=None)]
+EventsRead = Annotated[Authorized, requires(Action.EVENTS_READ, site=None)]
 SSE_POLL_SECONDS = 1.0
 
 
@@ -39,9 +41,8 @@ def get_studies(request: Request, principal: CurrentPrincipal) -> dict[str, Any]
 
 
 @router.get("/{study_id}")
-def get_study(study_id: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+def get_study(study_id: str, request: Request, auth: StudyRead) -> dict[str, Any]:
     """The StudyVersion in force: its hash and its whole definition."""
-    authorize(principal, Action.STUDY_READ, study_id)
     with platform_of(request).engine.connect() as connection:
         version = version_in_force(connection, study_id)
         history = list_versions(connection, study_id)
@@ -60,13 +61,12 @@ def get_study(study_id: str, request: Request, principal: CurrentPrincipal) -> d
 def get_events(
     study_id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    auth: EventsRead,
     after: Annotated[int, Query(ge=0, description="Return events with study_seq greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """A page of the study's ledger, in order. Events that would unblind are left out for blinded users."""
-    authorize(principal, Action.EVENTS_READ, study_id)
-    unblinded = principal.is_unblinded(study_id)
+    unblinded = auth.unblinded
     with platform_of(request).engine.connect() as connection:
         page = store.read_study(connection, study_id, after, limit)
     events = [_event_json(e) for e in page if unblinded or not is_blinded(e.event_type)]
@@ -95,12 +95,11 @@ def _event_json(e: RecordedEvent) -> dict[str, Any]:
 async def stream_events(
     study_id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    auth: EventsRead,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> StreamingResponse:
     """Server-sent events: the ledger live, from `after` (or the Last-Event-ID header), blinded like the feed."""
-    authorize(principal, Action.EVENTS_READ, study_id)
-    unblinded = principal.is_unblinded(study_id)
+    unblinded = auth.unblinded
     last_id = request.headers.get("last-event-id")
     position = int(last_id) if last_id and last_id.isdigit() else after
     platform = platform_of(request)

@@ -22,6 +22,7 @@ from trialstack.identity.policy import PERMISSIONS, Action, Role
 TestClient = client_class()
 SELF_SERVICE = {
     ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/studies"),
     ("DELETE", "/api/v1/session"),
 }
 """Routes any signed-in user may call whatever their role (they act on the caller's own session or grants)."""

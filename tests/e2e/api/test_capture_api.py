@@ -1,0 +1,189 @@
+"""The capture and query API through HTTP with real bearer tokens: live checks, problem+json, If-Match,
+Idempotency-Key, site scoping and the ledger feed, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.identity.support import SITE_A, SITE_B, STUDY, add_user, bearer, client_class, token_for
+from trialstack.api.app import create_app
+from trialstack.bootstrap import Platform
+from trialstack.identity.policy import Role
+from trialstack.ledger import store
+
+TestClient = client_class()
+BASE = f"/api/v1/studies/{STUDY}"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(loaded: Platform) -> tuple[Any, dict[str, dict[str, str]]]:
+    people = {
+        "coordinator": (Role.STUDY_COORDINATOR, frozenset({SITE_A})),
+        "coordinator_b": (Role.STUDY_COORDINATOR, frozenset({SITE_B})),
+        "monitor": (Role.MONITOR, frozenset({SITE_A, SITE_B})),
+        "manager": (Role.DATA_MANAGER, frozenset()),
+    }
+    headers = {}
+    for username, (role, sites) in people.items():
+        add_user(loaded, username, role, sites)
+        headers[username] = bearer(token_for(loaded, username))
+    return TestClient(create_app(loaded)), headers
+
+
+def ledger_size(platform: Platform) -> int:
+    with platform.engine.connect() as connection:
+        return store.count_events(connection, STUDY)
+
+
+def screened_subject(client: Any, who: dict[str, str]) -> str:
+    created = client.post(f"{BASE}/subjects", json={"site_id": SITE_A, "screened_on": "2026-01-05"}, headers=who)
+    assert created.status_code == 201, created.text
+    subject = str(created.json()["subject_id"])
+    visit = client.put(f"{BASE}/subjects/{subject}/visits/SCREENING", json={"visit_date": "2026-01-05"}, headers=who)
+    assert visit.status_code == 200, visit.text
+    consent = {"items": {"ICDAT": {"value": "2026-01-05"}, "ICVERS": {"value": "1.0"}}}
+    assert client.put(f"{BASE}/subjects/{subject}/forms/SCREENING.IC", json=consent, headers=who).status_code == 200
+    return subject
+
+
+VITALS = {"VSDAT": "2026-01-05", "SYSBP": 190, "DIABP": 95, "PULSE": 72, "WEIGHT": "80.5", "HEIGHT": 175}
+
+
+def test_a_save_answers_with_every_check_and_the_query_it_opened(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    subject = screened_subject(client, who["coordinator"])
+    body = {"items": {item: {"value": value} for item, value in VITALS.items()}}
+    saved = client.put(f"{BASE}/subjects/{subject}/forms/SCREENING.VS", json=body, headers=who["coordinator"])
+    assert saved.status_code == 200, saved.text
+    answer = saved.json()
+    results = {c["check_id"]: c["result"] for c in answer["checks"]}
+    assert results["VS-SBP-ELIG"] == "fail" and results["VS-DBP-LT-SBP"] == "pass"
+    assert [(q["check_id"], q["item"]) for q in answer["queries_opened"]] == [("VS-SBP-ELIG", "SYSBP")]
+    assert saved.headers["ETag"] == f'"{answer["version"]}"'
+
+    form = client.get(f"{BASE}/subjects/{subject}/forms/SCREENING.VS", headers=who["coordinator"]).json()
+    sbp = next(i for i in form["items"] if i["item"] == "SYSBP")
+    assert sbp["value"] == "190" and sbp["failing_checks"] == ["VS-SBP-ELIG"]
+
+    stale = client.put(
+        f"{BASE}/subjects/{subject}/forms/SCREENING.VS",
+        json={"items": {"PULSE": {"value": 70}}, "reason": "re-measured"},
+        headers={**who["coordinator"], "If-Match": '"1"'},
+    )
+    assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM
+
+    fix = {"items": {"SYSBP": {"value": 165, "reason_for_change": "transcription error"}}}
+    corrected = client.put(
+        f"{BASE}/subjects/{subject}/forms/SCREENING.VS",
+        json=fix,
+        headers={**who["coordinator"], "If-Match": saved.headers["ETag"]},
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert [q["automatic"] for q in corrected.json()["queries_closed"]] == [True]
+
+
+@pytest.mark.parametrize(
+    ("items", "field", "status"),
+    [
+        ({"SYSBP": {"value": "one-sixty"}}, "items.SYSBP", 422),
+        ({"VSDAT": {"value": "2026-02-30"}}, "items.VSDAT", 422),
+        ({"XYZ": {"value": "1"}}, "items.XYZ", 422),
+        ({"WEIGHT": {"value": 80.5}}, "items.WEIGHT.value", 422),
+        ({"TEMP": {"value": "45.0"}}, "items.TEMP", 409),
+    ],
+)
+def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]], items: dict[str, Any], field: str, status: int
+) -> None:
+    client, who = api
+    subject = screened_subject(client, who["coordinator"])
+    before = ledger_size(loaded)
+    body = {"items": {**{item: {"value": value} for item, value in VITALS.items()}, **items}}
+    response = client.put(f"{BASE}/subjects/{subject}/forms/SCREENING.VS", json=body, headers=who["coordinator"])
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["field"] == field
+    assert ledger_size(loaded) == before
+
+
+def test_an_idempotency_key_replays_the_first_answer(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    headers = {**who["coordinator"], "Idempotency-Key": "screen-7f3a"}
+    body = {"site_id": SITE_A, "screened_on": "2026-01-05"}
+    first = client.post(f"{BASE}/subjects", json=body, headers=headers)
+    size = ledger_size(loaded)
+    again = client.post(f"{BASE}/subjects", json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert ledger_size(loaded) == size
+    other = client.post(f"{BASE}/subjects", json={**body, "screened_on": "2026-01-04"}, headers=headers)
+    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+
+
+def test_site_scoping_and_the_query_workflow_by_role(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    subject = screened_subject(client, who["coordinator"])
+    hidden = client.get(f"{BASE}/subjects/{subject}", headers=who["coordinator_b"])
+    assert hidden.status_code == 404 and hidden.headers["content-type"] == PROBLEM
+    listed = client.get(f"{BASE}/subjects", headers=who["coordinator_b"]).json()["subjects"]
+    assert listed == []
+
+    opened = client.post(
+        f"{BASE}/queries",
+        json={"subject_id": subject, "form": "SCREENING.IC", "item": "ICDAT", "text": "Source shows 4 Jan?"},
+        headers=who["monitor"],
+    )
+    assert opened.status_code == 201, opened.text
+    query_id = opened.json()["query_id"]
+    assert (
+        client.post(f"{BASE}/queries/{query_id}/answer", json={"text": "x"}, headers=who["coordinator_b"]).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"{BASE}/queries/{query_id}/answer", json={"text": "5 Jan is right"}, headers=who["coordinator"]
+        ).status_code
+        == 200
+    )
+    refused = client.post(f"{BASE}/queries/{query_id}/close", json={"resolution": "ok"}, headers=who["coordinator"])
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+    assert (
+        client.post(f"{BASE}/queries/{query_id}/close", json={"resolution": "ok"}, headers=who["manager"]).status_code
+        == 200
+    )
+    inbox = client.get(f"{BASE}/queries", params={"subject_id": subject}, headers=who["coordinator"]).json()["queries"]
+    assert [(q["query_id"], q["status"], q["age_days"]) for q in inbox] == [(query_id, "closed", 0)]
+
+    frozen = client.post(f"{BASE}/subjects/{subject}/forms/SCREENING.IC/freeze", headers=who["manager"])
+    assert frozen.status_code == 200, frozen.text
+    blocked = client.put(
+        f"{BASE}/subjects/{subject}/forms/SCREENING.IC",
+        json={"items": {"ICVERS": {"value": "2.0"}}, "reason": "re-consented"},
+        headers=who["coordinator"],
+    )
+    assert blocked.status_code == 409 and "frozen" in blocked.json()["detail"]
+
+
+def test_the_ledger_feed_pages_in_study_order(loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]) -> None:
+    client, who = api
+    screened_subject(client, who["coordinator"])
+    first = client.get(f"{BASE}/events", params={"after": 0, "limit": 3}, headers=who["monitor"]).json()
+    second = client.get(
+        f"{BASE}/events", params={"after": first["next_after"], "limit": 500}, headers=who["monitor"]
+    ).json()
+    seqs = [e["study_seq"] for e in first["events"] + second["events"]]
+    assert seqs == list(range(1, len(seqs) + 1)) and first["more"] is True and second["more"] is False
+    assert "SubjectScreened" in {e["event_type"] for e in second["events"]}
+    assert client.get(f"{BASE}/events", headers=who["coordinator"]).status_code == 403
+    assert client.get("/openapi.json").json()["paths"][
+        "/api/v1/studies/{study_id}/subjects/{subject_id}/forms/{form}"
+    ]

@@ -24,7 +24,7 @@ pre{background:#f6f6f9;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
 .passed{color:#126b2d}.failed,.error{color:#a3121d;font-weight:600}.skipped{color:#888}
 .verdict{font-size:1.2rem;padding:.5rem 1rem;border-radius:4px;display:inline-block}
 .ok{background:#e3f4e8}.ko{background:#fbe4e6}.scenario{border:1px solid #dde;border-radius:4px;padding:.5rem 1rem;
-margin:.75rem 0}.meta{color:#556;font-size:12px}
+margin:.75rem 0}.meta{color:#556;font-size:12px}table.data{width:auto}.payload{word-break:break-all}
 </style></head><body>
 <h1>{{ run.study_id }}: specification run, evidence report</h1>
 <p>{{ run.study_name }}</p>
@@ -36,6 +36,12 @@ passed{% if run.count('failed') %}, {{ run.count('failed') }} failed{% endif %}
 {% for name, value in properties.items() %}<tr><th>{{ name }}</th><td><code>{{ value }}</code></td></tr>
 {% endfor %}<tr><th>duration</th><td>{{ '%.2f'|format(run.seconds) }} s</td></tr>
 </table>
+
+{% if run.failures %}<h2>Failures</h2><ul>
+{% for result in run.failures %}
+<li><a href="#{{ anchors[result.scenario.location|string] }}">{{ result.scenario.title }}</a>
+<span class="meta">{{ result.scenario.location }}</span>: {{ result.failure.message if result.failure else '' }}</li>
+{% endfor %}</ul>{% endif %}
 
 <h2>Coverage</h2>
 <table><tr><th></th><th>covered</th><th>total</th><th>%</th><th>not exercised</th></tr>
@@ -56,14 +62,15 @@ passed{% if run.count('failed') %}, {{ run.count('failed') }} failed{% endif %}
 {% for file, results in run.by_file().items() %}
 <h3>{{ results[0].scenario.feature }} <span class="meta">{{ file }}</span></h3>
 {% for result in results %}
-<div class="scenario" id="s{{ loop.index }}-{{ file }}">
+<div class="scenario" id="{{ anchors[result.scenario.location|string] }}">
 <div><span class="{{ result.status }}">{{ result.status|upper }}</span> {{ result.scenario.name }}
 <span class="meta">{{ result.scenario.location }} · {{ '%.3f'|format(result.seconds) }} s ·
 {{ result.ledger_events }} ledger events · head <code>{{ result.ledger_head[:16] }}</code> ·
 chain {{ 'verified' if result.chain_verified else 'BROKEN' }}</span></div>
 <table>{% for step in result.steps %}<tr><td class="{{ step.status }}">{{ step.status }}</td>
-<td>{{ step.step }}{% if step.step.table %}<table>{% for row in [step.step.table.header] + step.step.table.rows|list %}
-<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}</td>
+<td>{{ step.step }}{% if step.step.table %}<table class="data"><tr>{% for cell in step.step.table.header %}
+<th>{{ cell }}</th>{% endfor %}</tr>{% for row in step.step.table.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>
+{% endfor %}</tr>{% endfor %}</table>{% endif %}</td>
 <td class="meta">line {{ step.step.location.line }}</td></tr>{% endfor %}</table>
 {% if result.failure %}{% set failure = result.failure %}
 <p class="failed">{{ failure.message }}</p>
@@ -72,7 +79,8 @@ chain {{ 'verified' if result.chain_verified else 'BROKEN' }}</span></div>
 <p>Events produced by the step under test:</p>
 {% if result.action_events %}<table><tr><th>#</th><th>event</th><th>stream</th><th>actor</th><th>payload</th></tr>
 {% for event in result.action_events %}<tr><td>{{ event.study_seq }}</td><td>{{ event.event_type }}</td>
-<td><code>{{ event.stream }}</code></td><td>{{ event.actor }}</td><td><code>{{ event.payload }}</code></td></tr>
+<td><code>{{ event.stream }}</code></td><td>{{ event.actor }}</td>
+<td><code class="payload">{{ event.payload }}</code></td></tr>
 {% endfor %}</table>{% else %}<p class="meta">none</p>{% endif %}
 {% endif %}
 </div>
@@ -86,4 +94,5 @@ features on the same StudyVersion and TrialStack version reproduces every ledger
 
 def html_report(run: RunResult) -> str:
     template = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(_TEMPLATE)
-    return template.render(run=run, properties=run_properties(run))
+    anchors = {str(result.scenario.location): f"scenario-{index}" for index, result in enumerate(run.scenarios, 1)}
+    return template.render(run=run, properties=run_properties(run), anchors=anchors)

@@ -59,6 +59,7 @@ class Names:
     def __init__(self, definition: StudyDefinition) -> None:
         self.definition = definition
         self.study_id = definition.study.id
+        self._item_names = {form.id: [(item, item_names(item)) for item in form.items] for form in definition.forms}
 
     # visits -----------------------------------------------------------------------------------------------
     def _visit_names(self, visit: Visit) -> set[str]:
@@ -156,7 +157,7 @@ class Names:
         if form is None:
             raise ReferenceProblem(f"unknown form {form_id} in {self.study_id}")
         wanted = _norm(text)
-        found = [item for item in form.items if wanted in item_names(item)]
+        found = [item for item, known in self._item_names[form.id] if wanted in known]
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -172,7 +173,7 @@ class Names:
         wanted = _norm(text)
         if wanted in (_norm(VISIT_DATE), "visit date"):
             return
-        if not any(wanted in item_names(item) for form in self.definition.forms for item in form.items):
+        if not any(wanted in known for items in self._item_names.values() for _item, known in items):
             known = [i.id for f in self.definition.forms for i in f.items]
             raise ReferenceProblem(f'unknown item "{text}": no form of {self.study_id} has it{_closest(text, known)}')
 

@@ -72,7 +72,7 @@ def bench_definition() -> StudyDefinition:
 
 def _percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def prepare_subjects(platform: Platform, count: int) -> list[str]:

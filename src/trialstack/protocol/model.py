@@ -30,7 +30,9 @@ def decide_publish(state: ProtocolHistory, command: PublishStudyVersion) -> list
     version = command.version
     study_id = version.definition.study.id
     if study_id != state.study_id:
-        raise DomainRuleViolation(f"definition is for study {study_id!r}, expected {state.study_id!r}", field="study.id")
+        raise DomainRuleViolation(
+            f"definition is for study {study_id!r}, expected {state.study_id!r}", field="study.id"
+        )
     if state.in_force == version.hash:
         return []
     if state.published and not command.reason:

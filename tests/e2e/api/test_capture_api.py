@@ -184,6 +184,4 @@ def test_the_ledger_feed_pages_in_study_order(loaded: Platform, api: tuple[Any, 
     assert seqs == list(range(1, len(seqs) + 1)) and first["more"] is True and second["more"] is False
     assert "SubjectScreened" in {e["event_type"] for e in second["events"]}
     assert client.get(f"{BASE}/events", headers=who["coordinator"]).status_code == 403
-    assert client.get("/openapi.json").json()["paths"][
-        "/api/v1/studies/{study_id}/subjects/{subject_id}/forms/{form}"
-    ]
+    assert client.get("/openapi.json").json()["paths"]["/api/v1/studies/{study_id}/subjects/{subject_id}/forms/{form}"]

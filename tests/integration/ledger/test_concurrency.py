@@ -88,9 +88,7 @@ def test_threads_on_different_studies_append_in_parallel_without_interference(pl
     def write(study: str) -> None:
         for n in range(20):
             with platform.unit_of_work(ACTOR) as uow:
-                uow.append(
-                    study, "subject", f"{study}/001", [NewEvent("ValueNoted", {"n": n})], expected_version=n
-                )
+                uow.append(study, "subject", f"{study}/001", [NewEvent("ValueNoted", {"n": n})], expected_version=n)
                 uow.commit()
 
     threads = [threading.Thread(target=write, args=(f"S{k}",)) for k in range(4)]

@@ -1,0 +1,44 @@
+"""The web application: server-rendered pages (Jinja2 + htmx, assets served from here) over the same handlers,
+authorization and sessions as the API. `install_web(app)` mounts it on the FastAPI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from trialstack.web import (
+    routes_audit,
+    routes_auth,
+    routes_build,
+    routes_forms,
+    routes_home,
+    routes_queries,
+    routes_sdv,
+    routes_sign,
+    routes_subjects,
+    routes_visits,
+)
+
+ROUTERS = (
+    routes_auth,
+    routes_home,
+    routes_subjects,
+    routes_visits,
+    routes_forms,
+    routes_queries,
+    routes_sdv,
+    routes_sign,
+    routes_audit,
+    routes_build,
+)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def install_web(app: FastAPI) -> None:
+    """Mount the static assets under /static and every page router."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in ROUTERS:
+        app.include_router(module.router)

@@ -55,32 +55,26 @@ class ExportSummary:
     size: int
 
 
-def _fields(event: RecordedEvent) -> dict[str, Any]:
+def event_line(event: RecordedEvent, expected_seq: int, prev: str) -> bytes:
+    """One NDJSON line: every ledger column but the row id, keys sorted, the stored payload text spliced in.
+
+    The event's chain link is recomputed on the way (LedgerError when it does not hold).
+    """
     fields = event._asdict()
     del fields["id"]
-    return fields
-
-
-def event_line(event: RecordedEvent) -> bytes:
-    """One NDJSON line: every ledger column but the row id, keys sorted, the stored payload text spliced in."""
-    fields = _fields(event)
-    fields["payload"] = orjson.Fragment(fields.pop("payload_json"))
-    return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS) + b"\n"
-
-
-def _checked(event: RecordedEvent, expected_seq: int, prev: str) -> str:
-    fields = _fields(event)
-    del fields["hash"]
+    digest = fields.pop("hash")
     if (
         event.study_seq != expected_seq
         or event.prev_hash != prev
-        or chain_hash(prev, envelope_bytes(**fields)) != event.hash
+        or chain_hash(prev, envelope_bytes(**fields)) != digest
     ):
         raise LedgerError(
             f"the chain of study {event.study_id} is broken at study_seq {expected_seq}; run `trialstack verify` "
             "before exporting"
         )
-    return event.hash
+    fields["hash"] = digest
+    fields["payload"] = orjson.Fragment(fields.pop("payload_json"))
+    return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def export_audit_package(
@@ -119,9 +113,8 @@ def _write(
     seq, head = 0, GENESIS_HASH
     buffer = bytearray()
     for event in store.iter_study(connection, study_id):
-        head = _checked(event, seq + 1, head)
-        seq += 1
-        buffer += event_line(event)
+        buffer += event_line(event, seq + 1, head)
+        seq, head = seq + 1, event.hash
         if len(buffer) >= _BUFFER:
             stream.write(bytes(buffer))
             buffer.clear()

@@ -19,6 +19,7 @@ from trialstack.api.schemas import (
     ScreenFailRequest,
     ScreenRequest,
     SdvRequest,
+    SignRequest,
     VisitDateRequest,
     WithdrawRequest,
 )
@@ -26,9 +27,10 @@ from trialstack.api.security import Authorized, requires
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
 from trialstack.capture.handlers import Outcome, read_casebook
-from trialstack.capture.readmodel import get_subject, list_subjects
+from trialstack.capture.readmodel import get_subject, list_subjects, subject_signatures
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.views import casebook_matrix, form_detail
+from trialstack.identity.authentication import reauthenticate_for_signature
 from trialstack.identity.policy import Action
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
@@ -44,6 +46,7 @@ Sdv = Annotated[Authorized, requires(Action.SDV_PERFORM, site=subject_site_of)]
 Freezing = Annotated[Authorized, requires(Action.FORM_FREEZE, site=subject_site_of)]
 CasebookLock = Annotated[Authorized, requires(Action.CASEBOOK_LOCK, site=subject_site_of)]
 StudyLock = Annotated[Authorized, requires(Action.STUDY_LOCK, site=None)]
+Signing = Annotated[Authorized, requires(Action.CASEBOOK_SIGN, site=subject_site_of)]
 
 
 def render_outcome(status: int = 200) -> Callable[[Outcome, list[RecordedEvent]], tuple[int, dict[str, Any]]]:
@@ -133,7 +136,13 @@ def get_casebook(study_id: str, subject_id: str, request: Request, auth: Subject
         rules = study_rules_of(connection, study_id)
         casebook = read_casebook(connection, platform.cache, study_id, subject_id)
         subject = get_subject(connection, study_id, subject_id)
-    body = {"subject": subject, "version": casebook.version, **casebook_matrix(rules, casebook)}
+        signatures = subject_signatures(connection, study_id, subject_id)
+    body = {
+        "subject": subject,
+        "version": casebook.version,
+        "signatures": signatures,
+        **casebook_matrix(rules, casebook),
+    }
     return JSONResponse(body, headers={"ETag": etag(casebook.version)})
 
 
@@ -286,6 +295,22 @@ def post_casebook_unlock(
         request, auth, body,
         lambda uow, _: handlers.unlock_casebook(uow, study_id, command),
     )  # fmt: skip
+
+
+@router.post("/subjects/{subject_id}/signatures")
+def post_signature(study_id: str, subject_id: str, body: SignRequest, request: Request, auth: Signing) -> JSONResponse:
+    """Sign the casebook (or one form): re-authentication, the meaning, printed name and time, bound to a hash
+    of what is signed. A wrong password is recorded (SignatureFailed) and answered 401."""
+    form = FormKey.parse(body.form) if body.form is not None else None
+
+    def work(uow: UnitOfWork) -> Outcome:
+        signer = reauthenticate_for_signature(uow, auth.principal.username, body.password, body.totp)
+        command = cmd.SignCasebook(subject_id, body.meaning, auth.actor.id, signer.display_name, form)
+        return handlers.sign_casebook(uow, study_id, command)
+
+    return execute(
+        platform_of(request), auth.actor, request, body.model_copy(update={"password": ""}), work, render_outcome()
+    )
 
 
 def _study_command(

@@ -77,3 +77,12 @@ class TextRequest(Body):
 
 class CloseQueryRequest(Body):
     resolution: str = Field(min_length=1)
+
+
+class SignRequest(Body):
+    """Signing re-authenticates: the signer's password (and one-time code when TOTP is on) with the meaning."""
+
+    password: str = Field(min_length=1)
+    meaning: str = Field(min_length=1, examples=["I confirm the data in this casebook are accurate and complete."])
+    form: str | None = Field(default=None, description="A form instance to sign; the whole casebook when absent")
+    totp: str | None = None

@@ -101,6 +101,17 @@ class UnlockCasebook:
 
 
 @dataclass(frozen=True)
+class SignCasebook:
+    """Sign the whole casebook (`form` None) or one form instance; the adapter has re-authenticated the signer."""
+
+    subject_id: str
+    meaning: str
+    signer: str
+    printed_name: str
+    form: FormKey | None = None
+
+
+@dataclass(frozen=True)
 class LockStudy:
     study_id: str
 

@@ -13,6 +13,7 @@ from functools import reduce
 
 from trialstack.capture import commands as cmd
 from trialstack.capture import events as ev
+from trialstack.capture import signatures
 from trialstack.capture.checks import CheckResult, StudyRules, derive, eligibility, evaluate_checks, window_check
 from trialstack.capture.model import Casebook, ItemState, StudyStatus, SubjectStatus, evolve
 from trialstack.capture.refs import FormKey, VisitKey
@@ -109,6 +110,7 @@ def record_visit_date(
         raise DomainRuleViolation(blocked[0].message, field="visit_date")
     checks = windows + evaluate_checks(rules, after, {}, {command.visit})
     decided: list[ev.CaptureEvent] = [event, *_transitions(after, checks, rules.version_hash)]
+    decided += signatures.invalidated_by(casebook, after, f"visit date of {command.visit}")
     return Decision(decided, checks, {0: command.reason} if previous is not None and command.reason else {})
 
 
@@ -213,6 +215,8 @@ def save_form(
         raise DomainRuleViolation(blocked[0].message, field=f"items.{blocked[0].item}")
     decided += derived_events
     decided += _transitions(after, checks, rules.version_hash)
+    if any(signature.valid for signature in casebook.signatures.values()):
+        decided += signatures.invalidated_by(casebook, after, f"form {key}")
     return Decision(decided, checks, reasons)
 
 

@@ -178,6 +178,32 @@ class CasebookUnlocked(CaptureEvent):
 
 
 @event_type(CONTEXT)
+class CasebookSigned(CaptureEvent):
+    """An electronic signature (21 CFR 11.50/11.70): who, printed name, when, what it means, and the SHA-256 of
+    exactly what was signed; `scope` is "casebook" or one form instance."""
+
+    subject_id: str
+    signature_id: str
+    scope: str
+    meaning: str
+    signer: str
+    printed_name: str
+    signed_at: str
+    casebook_version: int
+    content_hash: str
+
+
+@event_type(CONTEXT)
+class SignatureInvalidated(CaptureEvent):
+    """Signed data changed afterwards: the signature no longer covers the record and must be given again."""
+
+    subject_id: str
+    signature_id: str
+    scope: str
+    changed: str
+
+
+@event_type(CONTEXT)
 class StudyLocked(CaptureEvent):
     study_id: str
 

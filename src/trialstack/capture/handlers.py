@@ -14,10 +14,12 @@ from sqlalchemy import Connection
 
 from trialstack.capture import commands as cmd
 from trialstack.capture import decide as rules_of
+from trialstack.capture import signatures
 from trialstack.capture.checks import CheckResult, StudyRules, rules_for
 from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
 from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
+from trialstack.clock import utc_timestamp
 from trialstack.errors import NotFound
 from trialstack.ledger import store
 from trialstack.ledger.cache import StreamStateCache
@@ -191,6 +193,18 @@ def lock_casebook(uow: UnitOfWork, study_id: str, command: cmd.LockCasebook) -> 
 def unlock_casebook(uow: UnitOfWork, study_id: str, command: cmd.UnlockCasebook) -> Outcome:
     return _on_subject(
         uow, study_id, command.subject_id, lambda c, s, r, _: rules_of.unlock_casebook(c, s, command), None
+    )
+
+
+def sign_casebook(uow: UnitOfWork, study_id: str, command: cmd.SignCasebook) -> Outcome:
+    """Append the signature; the adapter re-authenticated the signer in this same unit of work."""
+    signed_at = utc_timestamp(uow.clock.now())
+    return _on_subject(
+        uow,
+        study_id,
+        command.subject_id,
+        lambda c, s, r, _: rules_of.Decision(list(signatures.sign(c, s, command, signed_at))),
+        None,
     )
 
 

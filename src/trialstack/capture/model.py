@@ -44,6 +44,17 @@ class FormState:
 
 
 @dataclass(frozen=True)
+class Signature:
+    signature_id: str
+    scope: str
+    content_hash: str
+    valid: bool = True
+
+    def covers(self, form: str) -> bool:
+        return self.scope in ("casebook", form)
+
+
+@dataclass(frozen=True)
 class Casebook:
     """Everything decided so far about one subject, as the next decision needs it."""
 
@@ -57,6 +68,7 @@ class Casebook:
     forms: Mapping[FormKey, FormState] = field(default_factory=lambda: MappingProxyType({}))
     failing: frozenset[tuple[str, str]] = frozenset()
     locked: bool = False
+    signatures: Mapping[str, Signature] = field(default_factory=lambda: MappingProxyType({}))
     version: int = 0
 
     @property
@@ -194,6 +206,20 @@ def _(event: ev.CasebookLocked, state: Casebook) -> Casebook:
 @evolve.register
 def _(event: ev.CasebookUnlocked, state: Casebook) -> Casebook:
     return replace(state, locked=False)
+
+
+@evolve.register
+def _(event: ev.CasebookSigned, state: Casebook) -> Casebook:
+    signatures = dict(state.signatures)
+    signatures[event.signature_id] = Signature(event.signature_id, event.scope, event.content_hash)
+    return replace(state, signatures=MappingProxyType(signatures))
+
+
+@evolve.register
+def _(event: ev.SignatureInvalidated, state: Casebook) -> Casebook:
+    signatures = dict(state.signatures)
+    signatures[event.signature_id] = replace(signatures[event.signature_id], valid=False)
+    return replace(state, signatures=MappingProxyType(signatures))
 
 
 def evolve_study(event: object, state: StudyStatus) -> StudyStatus:

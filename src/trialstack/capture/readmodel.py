@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, func, select
@@ -65,6 +66,25 @@ item_table = Table(
     Column("changes", Integer, nullable=False),
 )
 
+signature_table = Table(
+    "rm_signature",
+    readmodel_metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("subject_id", String(64), primary_key=True),
+    Column("signature_id", String(40), primary_key=True),
+    Column("scope", String(100), nullable=False),
+    Column("meaning", Text, nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("printed_name", String(200), nullable=False),
+    Column("signed_at", String(27), nullable=False),
+    Column("casebook_version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("valid", Boolean, nullable=False),
+    Column("invalidated_by", Text),
+)
+
+_SIGNATURE_NAMES = {ev.CasebookSigned.__name__, ev.SignatureInvalidated.__name__}
+
 _SUBJECT_EVENTS = {
     ev.SubjectScreened,
     ev.SubjectEnrolled,
@@ -76,14 +96,16 @@ _SUBJECT_EVENTS = {
 }
 _ITEM_EVENTS = {ev.ItemValueEntered, ev.ItemValueChanged, ev.ItemMarkedNotDone, ev.ItemValueDerived}
 _FORM_EVENTS = {ev.SourceDataVerified, ev.SourceDataVerificationInvalidated, ev.FormFrozen, ev.FormUnfrozen}
-_NAMES = {cls.__name__ for cls in _SUBJECT_EVENTS | _ITEM_EVENTS | _FORM_EVENTS | {ev.VisitDateRecorded}}
+_NAMES = {
+    cls.__name__ for cls in _SUBJECT_EVENTS | _ITEM_EVENTS | _FORM_EVENTS | {ev.VisitDateRecorded}
+} | _SIGNATURE_NAMES
 _ITEM_NAMES = {cls.__name__ for cls in _ITEM_EVENTS}
 _FORM_NAMES = {cls.__name__ for cls in _FORM_EVENTS}
 
 
 class CasebookReadModel(FoldingProjection):
     name = "capture.casebook"
-    tables = (subject_table, visit_table, form_table, item_table)
+    tables = (subject_table, visit_table, form_table, item_table, signature_table)
     event_types = frozenset(_NAMES)
 
     def touches(self, event: RecordedEvent) -> Iterable[tuple[Table, Key]]:
@@ -99,6 +121,8 @@ class CasebookReadModel(FoldingProjection):
             yield form_table, (*subject, payload["form"])
             for item in payload.get("items", ()):
                 yield item_table, (*subject, payload["form"], item)
+        elif event.event_type in _SIGNATURE_NAMES:
+            yield signature_table, (*subject, payload["signature_id"])
 
     def fold(self, event: RecordedEvent, rows: RowStore) -> None:
         payload = event.payload
@@ -136,6 +160,13 @@ class CasebookReadModel(FoldingProjection):
             self._fold_item(event, payload, rows)
         elif kind in _FORM_NAMES:
             self._fold_form(event, payload, rows)
+        elif kind == "CasebookSigned":
+            rows.put(signature_table, {"study_id": study, **payload, "valid": True, "invalidated_by": None})
+        elif kind == "SignatureInvalidated":
+            signature = rows.get(signature_table, (study, subject_id, payload["signature_id"]))
+            if signature is not None:
+                signature.update(valid=False, invalidated_by=payload["changed"])
+                rows.put(signature_table, signature)
 
     def _form_row(self, event: RecordedEvent, payload: dict[str, Any], rows: RowStore) -> dict[str, Any]:
         key = (event.study_id, payload["subject_id"], payload["form"])
@@ -247,6 +278,44 @@ def form_items(connection: Connection, study_id: str, subject_id: str, form: str
         item_table.c.study_id == study_id, item_table.c.subject_id == subject_id, item_table.c.form == form
     )
     return [dict(r._mapping) for r in connection.execute(statement)]
+
+
+def subject_signatures(connection: Connection, study_id: str, subject_id: str) -> list[dict[str, Any]]:
+    statement = select(signature_table).where(
+        signature_table.c.study_id == study_id, signature_table.c.subject_id == subject_id
+    )
+    return [dict(r._mapping) for r in connection.execute(statement.order_by(signature_table.c.signed_at))]
+
+
+@dataclass(frozen=True)
+class SignatureState:
+    """The latest casebook signature and whether it still stands (signed data unchanged since)."""
+
+    signature_id: str
+    signer: str
+    printed_name: str
+    meaning: str
+    signed_at: str
+    casebook_version: int
+    content_hash: str
+    valid: bool
+    changed_by: str | None
+
+    @property
+    def casebook_hash(self) -> str:
+        return self.content_hash
+
+
+def latest_signature(connection: Connection, study_id: str, subject_id: str) -> SignatureState | None:
+    """The most recent signature of the whole casebook (form-level signatures are listed by subject_signatures)."""
+    rows = [row for row in subject_signatures(connection, study_id, subject_id) if row["scope"] == "casebook"]
+    if not rows:
+        return None
+    row = rows[-1]
+    return SignatureState(
+        row["signature_id"], row["signer"], row["printed_name"], row["meaning"], row["signed_at"],
+        row["casebook_version"], row["content_hash"], bool(row["valid"]), row["invalidated_by"],
+    )  # fmt: skip
 
 
 def study_items(connection: Connection, study_id: str) -> list[dict[str, Any]]:

@@ -15,8 +15,7 @@ from trialstack.capture.checks import StudyRules
 from trialstack.capture.decide import sdv_items
 from trialstack.capture.handlers import read_casebook
 from trialstack.capture.model import Casebook
-from trialstack.capture.readmodel import list_subjects
-from trialstack.capture.signatures import latest_signature
+from trialstack.capture.readmodel import latest_signature, list_subjects
 from trialstack.capture.views import casebook_matrix, form_status
 from trialstack.identity.policy import Action, Principal
 from trialstack.ledger.cache import StreamStateCache
@@ -62,9 +61,7 @@ def _casebook_lists(
         if can(principal, Action.SDV_PERFORM, study_id):
             due = [i for i in sdv_items(rules, key, state.items) if i not in state.verified and i in state.items]
             if due and shown.status == "complete":
-                result.to_verify.append(
-                    {"subject_id": subject, "form": str(key), "name": shown.name, "items": len(due)}
-                )
+                result.to_verify.append({"subject_id": subject, "form": str(key), "name": shown.name, "due": len(due)})
         if can(principal, Action.DATA_ENTER, study_id) and shown.status == "in_progress":
             result.incomplete.append(
                 {"subject_id": subject, "form": str(key), "name": shown.name, "missing": len(shown.required_missing)}

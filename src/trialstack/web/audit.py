@@ -10,7 +10,6 @@ from sqlalchemy import Connection
 
 from trialstack.capture.handlers import SUBJECT
 from trialstack.capture.refs import subject_stream_id
-from trialstack.capture.signatures import SIGNATURE, signature_stream_id
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import LedgerError
@@ -84,7 +83,6 @@ def _in_force(published: list[tuple[int, str]], study_seq: int) -> str | None:
 
 def _streams(connection: Connection, study_id: str, subject_id: str) -> list[RecordedEvent]:
     events = list(store.read_stream(connection, SUBJECT, subject_stream_id(study_id, subject_id)))
-    events += store.read_stream(connection, SIGNATURE, signature_stream_id(study_id, subject_id))
     for query in list_queries(connection, study_id, subject_id=subject_id):
         events += store.read_stream(connection, QUERY, query_stream_id(study_id, query["query_id"]))
     return sorted(events, key=lambda event: event.study_seq)
@@ -99,7 +97,7 @@ def audit_trail(
     form: str | None = None,
     item: str | None = None,
 ) -> list[AuditRow]:
-    """Every recorded change of the subject (its casebook, signatures and queries), newest first, narrowed to a
+    """Every recorded change of the subject (casebook, signatures and queries), newest first, narrowed to a
     form instance and an item when asked."""
     published = [(v.study_seq, v.version_hash) for v in list_versions(connection, study_id)]
     rows: list[AuditRow] = []

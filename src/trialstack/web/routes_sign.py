@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData
 
 from trialstack.api.platform import platform_of
-from trialstack.capture.signatures import CASEBOOK_MEANING, SignCasebook, latest_signature, sign_casebook
+from trialstack.capture import commands as capture_commands
+from trialstack.capture.handlers import sign_casebook
+from trialstack.capture.readmodel import latest_signature
+from trialstack.capture.signatures import CASEBOOK_MEANING
 from trialstack.errors import InvalidInput, TrialStackError
 from trialstack.identity.authentication import reauthenticate_for_signature
 from trialstack.identity.policy import Action, Principal
@@ -75,11 +78,13 @@ def sign(study_id: str, subject_id: str, request: Request, principal: User, post
         body = SignBody(meaning=CASEBOOK_MEANING, confirm=text(posted, "confirm") == "yes")
         if not body.confirm:
             raise InvalidInput("Tick the box to confirm that this is your signature.", field="confirm")
-        command = SignCasebook(subject_id, principal.username, principal.display_name, body.meaning)
+        command = capture_commands.SignCasebook(
+            subject_id, body.meaning, f"user:{principal.username}", principal.display_name
+        )
 
         def work(uow: UnitOfWork) -> list[RecordedEvent]:
             reauthenticate_for_signature(uow, principal.username, password if isinstance(password, str) else "")
-            return sign_casebook(uow, study_id, command)
+            return sign_casebook(uow, study_id, command).events
 
         run(request, loaded.actor, body, work, event_summary)
     except (ValidationError, TrialStackError) as error:

@@ -16,8 +16,7 @@ from trialstack.api.schemas import ScreenRequest
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
 from trialstack.capture.handlers import read_casebook
-from trialstack.capture.readmodel import list_subjects
-from trialstack.capture.signatures import latest_signature
+from trialstack.capture.readmodel import latest_signature, list_subjects
 from trialstack.errors import TrialStackError
 from trialstack.identity.policy import Action, Principal, authorize
 from trialstack.queries.readmodel import list_queries

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration.identity.support import SITE_A, SITE_B, STUDY, add_user, bearer, client_class, token_for
+from tests.integration.identity.support import (
+    PASSWORD,
+    SITE_A,
+    SITE_B,
+    STUDY,
+    add_user,
+    bearer,
+    client_class,
+    token_for,
+)
 from trialstack.api.app import create_app
 from trialstack.bootstrap import Platform
 from trialstack.identity.policy import Role
@@ -185,3 +194,46 @@ def test_the_ledger_feed_pages_in_study_order(loaded: Platform, api: tuple[Any, 
     assert "SubjectScreened" in {e["event_type"] for e in second["events"]}
     assert client.get(f"{BASE}/events", headers=who["coordinator"]).status_code == 403
     assert client.get("/openapi.json").json()["paths"]["/api/v1/studies/{study_id}/subjects/{subject_id}/forms/{form}"]
+
+
+def test_a_signature_needs_the_password_and_a_later_change_invalidates_it(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    add_user(loaded, "investigator", Role.INVESTIGATOR, frozenset({SITE_A}))
+    investigator = bearer(token_for(loaded, "investigator"))
+    subject = screened_subject(client, who["coordinator"])
+    meaning = "I confirm the data in this casebook are accurate and complete."
+    wrong = client.post(
+        f"{BASE}/subjects/{subject}/signatures",
+        json={"password": "not-my-password", "meaning": meaning},
+        headers=investigator,
+    )
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == PROBLEM
+    with loaded.engine.connect() as connection:
+        failures = [e for e in store.read_study(connection, "_platform", 0, 1000) if e.event_type == "SignatureFailed"]
+    assert [e.payload["username"] for e in failures] == ["investigator"]
+    assert (
+        client.post(
+            f"{BASE}/subjects/{subject}/signatures",
+            json={"password": PASSWORD, "meaning": meaning},
+            headers=who["coordinator"],
+        ).status_code
+        == 403
+    )
+
+    signed = client.post(
+        f"{BASE}/subjects/{subject}/signatures", json={"password": PASSWORD, "meaning": meaning}, headers=investigator
+    )
+    assert signed.status_code == 200, signed.text
+    (signature,) = client.get(f"{BASE}/subjects/{subject}", headers=investigator).json()["signatures"]
+    assert (
+        signature["valid"] is True and signature["printed_name"] == "Investigator" and signature["meaning"] == meaning
+    )
+    assert len(signature["content_hash"]) == 64
+
+    change = {"items": {"ICVERS": {"value": "1.1", "reason_for_change": "version misread"}}}
+    changed = client.put(f"{BASE}/subjects/{subject}/forms/SCREENING.IC", json=change, headers=who["coordinator"])
+    assert "SignatureInvalidated" in [e["event_type"] for e in changed.json()["events"]]
+    (after,) = client.get(f"{BASE}/subjects/{subject}", headers=investigator).json()["signatures"]
+    assert after["valid"] is False and after["invalidated_by"] == "form SCREENING.IC"

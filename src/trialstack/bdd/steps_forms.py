@@ -116,9 +116,9 @@ def corrects_table(world: World, who: str, key: FormKey, reason: str, table: Dat
     topic=ENTRY,
 )
 def not_done(world: World, who: str, item: str, key: FormKey, reason: str) -> None:
-    """Records that an item was not collected, and why (it replaces any value)."""
+    """Records that an item was not collected, and why; replacing a saved value, that reason is the change's too."""
     item_id = world.names.item(key.form_id, item).id
-    save(world, who, key, {item_id: cmd.ItemInput(not_done_reason=reason)}, None)
+    save(world, who, key, {item_id: cmd.ItemInput(not_done_reason=reason, reason_for_change=reason)}, None)
 
 
 @step(

@@ -12,6 +12,9 @@ Feature: Screening, informed consent and demographics
     When subject "0101-002" is screened at site "0101" on 2026-01-06
     And subject "0102-001" is screened at site "0102" on 2026-01-06
     Then the subject is in screening
+    When the coordinator turns to subject "0101-001"
+    Then the subject is in screening
+    And no query is open
 
   Scenario: Consent dated after the screening visit cannot be saved
     When the coordinator saves the "Screening" "Informed Consent" form with:

@@ -199,3 +199,26 @@ Feature: Vital signs
     When the coordinator corrects WEIGHT to 86.0 on the "Day 1" vital signs because "scale reading misread"
     Then the check "VS-WEIGHT-CHANGE" passes
     And no query is open
+
+  Scenario: A weight that could not be measured raises no weight query and leaves BMI empty
+    Given the coordinator saves the "Screening" "Vital Signs" form with:
+      | item   | value      |
+      | VSDAT  | 2026-01-05 |
+      | SYSBP  | 158        |
+      | DIABP  | 94         |
+      | PULSE  | 72         |
+      | WEIGHT | 84.2       |
+      | HEIGHT | 176        |
+    And the "Day 1" visit took place on 2026-02-02
+    When the coordinator saves the "Day 1" vital signs with:
+      | item   | value      | not done     |
+      | VSDAT  | 2026-02-02 |              |
+      | SYSBP  | 150        |              |
+      | DIABP  | 90         |              |
+      | PULSE  | 70         |              |
+      | WEIGHT |            | scale broken |
+    Then the check "VS-WEIGHT-CHANGE" cannot be evaluated yet
+    And BMI on the "Day 1" vital signs has no value
+    And no query is open
+    When the coordinator marks PULSE not done on the "Day 1" vital signs because "reading taken standing, not seated"
+    Then PULSE on the "Day 1" vital signs has no value

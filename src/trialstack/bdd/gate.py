@@ -8,13 +8,14 @@ study's own hash chain says which scenarios were failing when that version went 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trialstack
 from trialstack.bdd.errors import SpecificationError
 from trialstack.bdd.events import FailingScenario, SpecificationGateOverridden
-from trialstack.bdd.results import RunResult
+from trialstack.bdd.results import RunResult, ScenarioResult
 from trialstack.bdd.runner import prepare, run_specification
 from trialstack.errors import InvalidInput
 from trialstack.ledger.envelope import RecordedEvent
@@ -75,7 +76,9 @@ def features_beside(study_file: Path) -> Path | None:
     return features if features.is_dir() and any(features.rglob("*.feature")) else None
 
 
-def run_gate(study_file: Path, version: StudyVersion) -> GateResult | None:
+def run_gate(
+    study_file: Path, version: StudyVersion, on_scenario: Callable[[ScenarioResult], None] | None = None
+) -> GateResult | None:
     """Run the study's features against `version`; None when the study has no features."""
     features = features_beside(study_file)
     if features is None:
@@ -84,7 +87,7 @@ def run_gate(study_file: Path, version: StudyVersion) -> GateResult | None:
         specification = prepare(version, features)
     except SpecificationError as problem:
         return GateResult(features, version.hash, problem=problem)
-    return GateResult(features, version.hash, run=run_specification(specification))
+    return GateResult(features, version.hash, run=run_specification(specification, on_scenario=on_scenario))
 
 
 def record_override(uow: UnitOfWork, gate: GateResult, study_id: str, reason: str | None) -> list[RecordedEvent]:

@@ -18,7 +18,7 @@ from trialstack.bdd.library import default_library
 from trialstack.bdd.registry import strip_keyword
 from trialstack.bdd.results import PASSED, RunResult, ScenarioResult
 from trialstack.bdd.runner import DEFAULT_SEED, prepare, run_specification
-from trialstack.cli.common import clear_errors, console, err_console
+from trialstack.cli.common import clear_errors, console, err_console, progress_bar
 from trialstack.errors import InvalidInput, NotFound
 from trialstack.protocol.version import StudyVersion, study_version
 from trialstack.protocol.yaml_loader import load_study_file
@@ -188,7 +188,8 @@ def gate_or_exit(study_file: Path, version: StudyVersion, override: bool, reason
     """Run the specification gate for `study load`: exit 1 when it fails and is not overridden with a reason."""
     if override and not (reason or "").strip():
         raise InvalidInput("--override-gate needs --reason: say why this version may go live with failing scenarios")
-    gate = run_gate(study_file, version)
+    with progress_bar("specification gate", None) as advance:
+        gate = run_gate(study_file, version, lambda _result: advance(1))
     if gate is None:
         return None
     report_gate(gate)

@@ -17,6 +17,7 @@ from trialstack.web import (
     routes_queries,
     routes_sdv,
     routes_sign,
+    routes_status,
     routes_subjects,
     routes_visits,
 )
@@ -27,6 +28,7 @@ ROUTERS = (
     routes_subjects,
     routes_visits,
     routes_forms,
+    routes_status,
     routes_queries,
     routes_sdv,
     routes_sign,

@@ -29,6 +29,12 @@ from trialstack.web.session import current_user, posted_form
 from trialstack.web.templating import can, page
 
 router = web_router(prefix="/studies/{study_id}/subjects")
+DONE = {
+    "enrol": "Subject enrolled.",
+    "screen-failure": "Screen failure recorded.",
+    "lock": "Casebook locked.",
+    "unlock": "Casebook unlocked.",
+}
 User = Annotated[Principal, Depends(current_user)]
 Posted = Annotated[FormData, Depends(posted_form)]
 
@@ -90,7 +96,9 @@ def screen_subject(study_id: str, request: Request, principal: User, form: Poste
 
 
 @router.get("/{subject_id}")
-def casebook_page(study_id: str, subject_id: str, request: Request, principal: User, screened: int = 0) -> Response:
+def casebook_page(
+    study_id: str, subject_id: str, request: Request, principal: User, screened: int = 0, done: str | None = None
+) -> Response:
     """One subject: visits × forms with status, queries, SDV, freeze and lock; the signature; log forms."""
     loaded = load_subject(request, principal, study_id, subject_id, Action.SUBJECT_READ)
     with platform_of(request).engine.connect() as connection:
@@ -110,5 +118,7 @@ def casebook_page(study_id: str, subject_id: str, request: Request, principal: U
         "signature": signature,
         "open_queries": sum(1 for q in queries if q["status"] == "open"),
         "screened": screened,
+        "done": DONE.get(done or ""),
+        "today": today(request).isoformat(),
     }
     return page(request, "casebook.html", context, principal=principal, study_id=study_id)

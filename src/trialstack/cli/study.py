@@ -77,7 +77,7 @@ def _print_summary(version: StudyVersion) -> None:
     study = definition.study
     console.print(f"[bold]{study.id}[/bold] {study.name}", highlight=False)
     console.print(
-        f"phase {study.phase.value}, protocol version {study.protocol_version}, "
+        f"phase {study.phase.value if study.phase else 'not given'}, protocol version {study.protocol_version}, "
         f"{len(definition.sites)} sites, {len(definition.arms)} arms, hash {version.short_hash}",
         highlight=False,
     )

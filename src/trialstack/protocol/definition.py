@@ -1,6 +1,6 @@
 """The StudyDefinition: everything the protocol declares, as one immutable, hashable value.
 
-Loaded from YAML (`yaml_loader`), later from CDISC ODM and USDM; published as a StudyVersion
+Loaded from YAML, CDISC ODM or USDM (`yaml_loader.load_study_file`); published as a StudyVersion
 (`version`). The parts live in sibling modules and are re-exported here.
 """
 
@@ -94,11 +94,15 @@ def _phase_as_text(value: object) -> object:
 
 
 class Study(ProtocolModel):
-    """The study's identity; `protocol_version` is the label of the protocol document (e.g. "2.0")."""
+    """The study's identity; `protocol_version` is the label of the protocol document (e.g. "2.0").
+
+    `phase` is None when the source gives none (ODM 1.3.2 has no phase) or one the model lacks (phase 0,
+    not applicable); left out, it is also left out of the canonical JSON, so existing hashes hold.
+    """
 
     id: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]*$", max_length=40)]
     name: Text
-    phase: Annotated[StudyPhase, BeforeValidator(_phase_as_text)]
+    phase: Annotated[StudyPhase | None, BeforeValidator(_phase_as_text)] = None
     protocol_version: Label
     description: Text | None = None
 

@@ -126,7 +126,8 @@ class MetadataWriter:
             )
             self.oids.log_event = oid
             el(protocol, "StudyEventRef", {"StudyEventOID": oid, "OrderNumber": str(order + 1), "Mandatory": "No"})
-        alias(protocol, aliases.PHASE, definition.study.phase.value)
+        if definition.study.phase is not None:
+            alias(protocol, aliases.PHASE, definition.study.phase.value)
         alias(protocol, aliases.ANCHOR, definition.schedule.anchor)
         for arm in definition.arms:
             alias(protocol, aliases.ARM_PREFIX + arm.id, arm.name)

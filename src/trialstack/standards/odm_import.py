@@ -24,7 +24,7 @@ from trialstack.standards.odm_rules import RuleMapper
 from trialstack.standards.odm_schedule import ScheduleMapper
 from trialstack.standards.odm_xml import Where
 from trialstack.standards.odm_xsd import parse_odm
-from trialstack.standards.phases import PLACEHOLDER_PHASE, phase_from_cdisc
+from trialstack.standards.phases import phase_from_cdisc
 from trialstack.standards.report import MappingReport
 from trialstack.standards.study_import import ImportResult, Origin, locate, raise_if
 
@@ -140,21 +140,15 @@ class _Assembly:
             description=meta.study_description,
         )
 
-    def _phase(self) -> StudyPhase:
+    def _phase(self) -> StudyPhase | None:
+        """The phase from our Alias, else from 2.0's TrialPhase; None when the file has none (1.3.2)."""
         meta = self.meta
         aliased = meta.protocol_aliases.get(aliases.PHASE)
         if aliased is not None and aliased in {phase.value for phase in StudyPhase}:
             return StudyPhase(aliased)
-        phase = phase_from_cdisc(None, meta.trial_phase) if meta.trial_phase else None
-        if phase is not None:
-            return phase
-        given = (
-            f"TrialPhase {meta.trial_phase!r} has no TrialStack phase"
-            if meta.trial_phase
-            else "ODM gives no study phase"
-        )
-        self.report.note(
-            meta.where.path,
-            f"{given}: phase set to {PLACEHOLDER_PHASE.value} as a placeholder; correct it before publishing",
-        )
-        return PLACEHOLDER_PHASE
+        if not meta.trial_phase:
+            return None
+        phase = phase_from_cdisc(None, meta.trial_phase)
+        if phase is None:
+            self.report.skip(meta.where.path, f"TrialPhase {meta.trial_phase!r} has no TrialStack phase: left empty")
+        return phase

@@ -2,7 +2,7 @@
 
 USDM gives the phase as a code (C15601, "Phase II Trial"); ODM 2.0 as a submission value
 ("PHASE II TRIAL"); ODM 1.3.2 has no phase at all. Phases the model cannot express (phase 0, not
-applicable) map to None and the importer says so.
+applicable) map to None: the study is imported without a phase and the importer reports the term.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ _BY_CODE = {
 }
 _ROMAN = {"I": "1", "II": "2", "III": "3", "IV": "4"}
 _TEXT = re.compile(r"^PHASE\s+(I{1,3}|IV|[1-4])([AB])?(?:\s*/\s*(I{1,3}|IV|[1-4]))?(?:\s+TRIAL)?$")
-# Used when a source has no phase (ODM 1.3.2) or one the model lacks; the importer warns every time.
-PLACEHOLDER_PHASE = StudyPhase.PHASE_1
 
 
 def phase_from_cdisc(code: str | None, text: str | None = None) -> StudyPhase | None:

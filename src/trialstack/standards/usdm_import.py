@@ -18,7 +18,7 @@ from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.protocol.validation import validate_definition
 from trialstack.standards.countries import alpha2
 from trialstack.standards.identifiers import IdentifierMap, to_identifier, to_site_id, to_study_id
-from trialstack.standards.phases import PLACEHOLDER_PHASE, phase_from_cdisc
+from trialstack.standards.phases import phase_from_cdisc
 from trialstack.standards.report import MappingReport
 from trialstack.standards.study_import import ImportResult, Origin, locate, raise_if
 from trialstack.standards.usdm_forms import FormBuilder
@@ -118,20 +118,15 @@ def _study(source: UsdmSource, name: str, version: StudyVersion, design: StudyDe
     if design.study_phase is not None:
         code = design.study_phase.standard_code
         phase = phase_from_cdisc(code.code, code.decode)
-    if phase is None:
-        given = (
-            "no study phase"
-            if design.study_phase is None
-            else f"study phase {design.study_phase.standard_code.decode!r}"
-        )
-        report.note(
-            source.pointers[design.id],
-            f"{given} has no TrialStack phase: {PLACEHOLDER_PHASE.value} set as a placeholder",
-        )
-        phase = PLACEHOLDER_PHASE
+        if phase is None:
+            report.skip(
+                source.pointer(design.id, "studyPhase"),
+                f"study phase {code.decode!r} has no TrialStack phase: left empty",
+            )
+    given = f"phase {phase.value}" if phase is not None else "no phase"
     report.map(
         source.pointers.get(version.id, "/study"),
-        f"study {study_id}, phase {phase.value}, protocol version {version.version_identifier}",
+        f"study {study_id}, {given}, protocol version {version.version_identifier}",
     )
     description = brief if brief and brief != full else None
     return Study(

@@ -70,7 +70,10 @@ def _change(kind: str, p: dict[str, Any]) -> tuple[str, str | None, str | None, 
         )
         return f"Query {p.get('query_id')} {verb}", None, None, p.get("text") or p.get("resolution")
     if kind == "CasebookSigned":
-        return f"Casebook signed by {p.get('printed_name')}", None, None, p.get("meaning")
+        what = "Casebook" if p.get("scope") in (None, "casebook") else f"Form {p.get('scope')}"
+        return f"{what} signed by {p.get('printed_name')}", None, None, p.get("meaning")
+    if kind == "SignatureInvalidated":
+        return f"Signature {p.get('signature_id')} no longer valid", None, None, p.get("changed")
     details = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("subject_id", "study_version", "site_id"))
     return kind, None, None, details or None
 

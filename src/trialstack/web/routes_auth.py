@@ -34,7 +34,10 @@ def _throttle(request: Request) -> LoginThrottle:
 
 
 def _next(value: object) -> str:
-    target = local_path(value if isinstance(value, str) else None)
+    """Where to go after signing in: a path of this site (no scheme, no host, no `//`), never the sign-in page."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    target = local_path(value)
     return target if target is not None and not target.startswith("/login") else "/"
 
 

@@ -73,7 +73,7 @@ def web_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(chromium: Path, web_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(web_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The seeded database served by uvicorn in its own process; yields the base URL."""
     database_url = web_database
     port = _free_port()
@@ -95,6 +95,12 @@ def server(chromium: Path, web_database: str, tmp_path_factory: pytest.TempPathF
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(chromium: Path, live_server: str) -> str:
+    """The live server, for tests that drive the browser (so they skip or fail first on a missing chromium)."""
+    return live_server
 
 
 @pytest.fixture(scope="session")

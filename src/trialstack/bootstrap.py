@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+import trialstack.bdd.events  # noqa: F401  (registers SpecificationGateOverridden for decode and the feed)
 from trialstack.capture.readmodel import CasebookReadModel
 from trialstack.clock import Clock, SystemClock
 from trialstack.identity.credentials import ensure_credential_store

@@ -208,8 +208,11 @@ def save_form(
     after = fold(casebook, decided)
     derived_events = _derivations(rules, after, key)
     after = fold(after, derived_events)
-    changed_items |= {e.item for e in derived_events if isinstance(e, ev.ItemValueDerived)}
-    checks = evaluate_checks(rules, after, {key: changed_items}, set())
+    changed: dict[FormKey, set[str]] = {key: changed_items}
+    for derived in derived_events:
+        if isinstance(derived, ev.ItemValueDerived):
+            changed.setdefault(FormKey.parse(derived.form), set()).add(derived.item)
+    checks = evaluate_checks(rules, after, changed, set())
     blocked = [r for r in checks if r.result is False and r.action is CheckAction.BLOCK and r.form == str(key)]
     if blocked:
         raise DomainRuleViolation(blocked[0].message, field=f"items.{blocked[0].item}")

@@ -1,12 +1,10 @@
-"""Defects the specification found in other contexts, kept as strict xfails until their owners fix them.
+"""Defects the specification found in other contexts, kept as regression tests once fixed.
 
-When a fix lands, the test passes, strict xfail turns that into a failure, and the marker is removed: the
-behaviour then belongs in the demo features (studies/demo/features/01_screening_and_consent.feature).
+A derived item re-derived by a save on another form (DM.AGE when the consent date changes) re-runs the checks
+that read it on its own form.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from tests.integration.bdd.conftest import StudyDir
 from trialstack.bdd.runner import prepare, run_specification
@@ -32,11 +30,6 @@ Feature: Demographics
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture.decide.save_form evaluates checks as if items derived on other forms (DM.AGE, re-derived by "
-    "an IC save) were items of the saved form, so checks reading them on their own form are not re-run",
-)
 def test_a_derived_item_of_another_form_re_runs_the_checks_that_read_it(study_dir: StudyDir) -> None:
     study = study_dir(age=AGE_AFTER_CONSENT)
     version = study_version(load_study_file(study / "study.yaml"))

@@ -97,8 +97,15 @@ async def stream_events(
     request: Request,
     auth: EventsRead,
     after: Annotated[int, Query(ge=0)] = 0,
+    max_seconds: Annotated[
+        float, Query(ge=0, le=3600, description="End the stream after this long (clients reconnect with Last-Event-ID)")
+    ] = 55.0,
 ) -> StreamingResponse:
-    """Server-sent events: the ledger live, from `after` (or the Last-Event-ID header), blinded like the feed."""
+    """Server-sent events: the ledger live, from `after` (or the Last-Event-ID header), blinded like the feed.
+
+    The stream ends after `max_seconds` (0: send what is there and end); EventSource clients reconnect by
+    themselves and resume from the Last-Event-ID they were sent.
+    """
     unblinded = auth.unblinded
     last_id = request.headers.get("last-event-id")
     position = int(last_id) if last_id and last_id.isdigit() else after
@@ -111,6 +118,7 @@ async def stream_events(
     async def events() -> AsyncIterator[str]:
         nonlocal position
         yield "retry: 2000\n\n"
+        deadline = asyncio.get_running_loop().time() + max_seconds
         while not await request.is_disconnected():
             page = await run_in_threadpool(read, position)
             for event in page:
@@ -118,6 +126,8 @@ async def stream_events(
                 if unblinded or not is_blinded(event.event_type):
                     data = orjson.dumps(_event_json(event)).decode()
                     yield f"id: {event.study_seq}\nevent: {event.event_type}\ndata: {data}\n\n"
+            if len(page) < 200 and asyncio.get_running_loop().time() >= deadline:
+                return
             if not page:
                 yield ": keep-alive\n\n"
                 await asyncio.sleep(SSE_POLL_SECONDS)

@@ -237,3 +237,19 @@ def test_a_signature_needs_the_password_and_a_later_change_invalidates_it(
     assert "SignatureInvalidated" in [e["event_type"] for e in changed.json()["events"]]
     (after,) = client.get(f"{BASE}/subjects/{subject}", headers=investigator).json()["signatures"]
     assert after["valid"] is False and after["invalidated_by"] == "form SCREENING.IC"
+
+
+def test_the_event_stream_sends_the_ledger_as_server_sent_events(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    screened_subject(client, who["coordinator"])
+    response = client.get(
+        f"{BASE}/events/stream", params={"max_seconds": 0}, headers={**who["monitor"], "Last-Event-ID": "1"}
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    ids = [int(line[4:]) for line in response.text.splitlines() if line.startswith("id: ")]
+    with loaded.engine.connect() as connection:
+        last = store.count_events(connection, STUDY)
+    assert ids == list(range(2, last + 1))
+    assert "event: SubjectScreened" in response.text

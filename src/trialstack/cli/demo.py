@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from sqlalchemy import make_url
 
 from trialstack.bootstrap import bootstrap
 from trialstack.capture.readmodel import list_subjects
 from trialstack.cli.common import DbOption, clear_errors, console, progress_bar
+from trialstack.cli.demo_users import create_demo_staff
 from trialstack.cli.study_publish import operator_actor
 from trialstack.clock import FixedClock
 from trialstack.errors import TrialStackError
@@ -57,8 +59,9 @@ def demo_command(
                 )
         with platform.unit_of_work(operator_actor()) as uow:
             publish_study_version(uow, PublishStudyVersion(version, "yaml", study.name))
+            users, staff = create_demo_staff(uow, study_id, [site.id for site in definition.sites])
             uow.commit()
-        simulation = Simulation(platform, study_id, seed=seed, subjects=subjects)
+        simulation = Simulation(platform, study_id, seed=seed, subjects=subjects, staff=staff)
         with progress_bar(f"simulating {study_id}", None) as advance:
             stats = simulation.run(advance)
         checksum = projections_checksum(platform.engine, platform.wiring)
@@ -70,3 +73,7 @@ def demo_command(
     for name in ("EditCheckFailed", "QueryOpened", "QueryAnswered", "QueryClosed", "SourceDataVerified"):
         console.print(f"  {name}: {stats[name]}")
     console.print(f"projections checksum: {checksum}")
+    table = Table("username", "password", "role", "sites", title="Demo users (demo databases only)")
+    for username, password, role, sites in users:
+        table.add_row(username, password, role, ", ".join(sites))
+    console.print(table)

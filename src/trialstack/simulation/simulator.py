@@ -35,12 +35,16 @@ DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 Action = Callable[[], None]
 
 
-def coordinator(site_id: str) -> Actor:
-    return Actor(f"user:coordinator.{site_id}", "study_coordinator")
+@dataclass(frozen=True)
+class Staff:
+    """Who does the work: a coordinator per site, a monitor, a data manager (ledger actors of real users)."""
 
+    coordinators: dict[str, Actor]
+    monitor: Actor = field(default_factory=lambda: Actor("user:monitor", "monitor"))
+    data_manager: Actor = field(default_factory=lambda: Actor("user:datamanager", "data_manager"))
 
-MONITOR = Actor("user:monitor", "monitor")
-DATA_MANAGER = Actor("user:datamanager", "data_manager")
+    def coordinator(self, site_id: str) -> Actor:
+        return self.coordinators.get(site_id) or Actor(f"user:coordinator.{site_id}", "study_coordinator")
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Simulation:
         subjects: int,
         start: datetime = DEFAULT_START,
         follow_up_days: int = 75,
+        staff: Staff | None = None,
     ) -> None:
         """`follow_up_days` after the last screening the data are cut: later subjects are still on treatment."""
         if not isinstance(platform.clock, FixedClock):
@@ -76,6 +81,7 @@ class Simulation:
         self.subjects = subjects
         self.start = start
         self.follow_up_days = follow_up_days
+        self.staff = staff or Staff({})
         with platform.engine.connect() as connection:
             version = version_in_force(connection, study_id)
         if version is None:
@@ -128,7 +134,7 @@ class Simulation:
 
     # The subject's path through the schedule.
     def _screen(self, site_id: str) -> None:
-        with self.platform.unit_of_work(coordinator(site_id)) as uow:
+        with self.platform.unit_of_work(self.staff.coordinator(site_id)) as uow:
             outcome = capture.screen_subject(
                 uow, self.study_id, cmd.ScreenSubject(site_id, self.clock.now().date().isoformat())
             )
@@ -150,7 +156,7 @@ class Simulation:
     ) -> None:
         visit = VisitKey(visit_id)
         self._do(
-            coordinator(run.site_id),
+            self.staff.coordinator(run.site_id),
             capture.record_visit_date,
             cmd.RecordVisitDate(run.subject_id, visit, on.isoformat()),
         )
@@ -170,7 +176,7 @@ class Simulation:
                 run.corrections[(str(key), item_id)] = values[item_id]
                 values = {**values, item_id: self.values.typo(declared, values[item_id])}
         items = {item_id: cmd.ItemInput(value=value) for item_id, value in values.items()}
-        self._do(coordinator(run.site_id), capture.save_form, cmd.SaveForm(run.subject_id, key, items))
+        self._do(self.staff.coordinator(run.site_id), capture.save_form, cmd.SaveForm(run.subject_id, key, items))
         if self.rng.random() < 0.8:
             self._later((10, 40), lambda: self._monitor_visit(run, key))
 
@@ -178,13 +184,15 @@ class Simulation:
         self._visit(run, self.definition.schedule.anchor, day1, week=0)
         try:
             self._do(
-                coordinator(run.site_id), capture.enrol_subject, cmd.EnrolSubject(run.subject_id, day1.isoformat())
+                self.staff.coordinator(run.site_id),
+                capture.enrol_subject,
+                cmd.EnrolSubject(run.subject_id, day1.isoformat()),
             )
         except DomainRuleViolation as refusal:
             self.stats["screen failures"] += 1
             reason = f"Eligibility not met at Day 1: {refusal.message}"
             self._do(
-                coordinator(run.site_id),
+                self.staff.coordinator(run.site_id),
                 capture.screen_fail_subject,
                 cmd.ScreenFailSubject(run.subject_id, day1.isoformat(), reason),
             )
@@ -241,7 +249,7 @@ class Simulation:
         if withdrawn:
             reason = "Subject withdrew consent for further visits"
             self._do(
-                coordinator(run.site_id),
+                self.staff.coordinator(run.site_id),
                 capture.withdraw_subject,
                 cmd.WithdrawSubject(run.subject_id, on.isoformat(), reason),
             )
@@ -250,14 +258,16 @@ class Simulation:
             self._visit(run, eos.id, on, week=12, overrides={"DS": {"DSDECOD": status, "DSSTDAT": on.isoformat()}})
         if not withdrawn:
             self._do(
-                coordinator(run.site_id), capture.complete_subject, cmd.CompleteSubject(run.subject_id, on.isoformat())
+                self.staff.coordinator(run.site_id),
+                capture.complete_subject,
+                cmd.CompleteSubject(run.subject_id, on.isoformat()),
             )
         self._later((25, 45), lambda: self._lock_if_clean(run))
 
     # Monitoring, queries and data management.
     def _monitor_visit(self, run: SubjectRun, key: FormKey) -> None:
         try:
-            self._do(MONITOR, capture.verify_source_data, cmd.VerifySourceData(run.subject_id, key))
+            self._do(self.staff.monitor, capture.verify_source_data, cmd.VerifySourceData(run.subject_id, key))
         except DomainRuleViolation:
             self.stats["sdv skipped"] += 1
             return
@@ -267,7 +277,7 @@ class Simulation:
             if item is not None and item.derived is None:
                 text = f"Please confirm {item.label.lower()} against the source document."
                 opened = self._do_query(
-                    MONITOR,
+                    self.staff.monitor,
                     queries.open_manual_query,
                     run.site_id,
                     qcmd.OpenQuery(run.subject_id, str(key), item.id, text),
@@ -298,19 +308,19 @@ class Simulation:
         if true_value is not None:
             reason = "Transcription error; corrected from the source document"
             change = cmd.SaveForm(run.subject_id, FormKey.parse(form), {item: cmd.ItemInput(true_value)}, reason=reason)
-            self._do(coordinator(run.site_id), capture.save_form, change)
+            self._do(self.staff.coordinator(run.site_id), capture.save_form, change)
             return
         self._answer_then_close(run, query_id, "Value confirmed against the source document.")
 
     def _answer_then_close(self, run: SubjectRun, query_id: str, answer: str) -> None:
         if not self._query_has_status(query_id, "open"):
             return
-        self._do_query(coordinator(run.site_id), queries.answer_query, qcmd.AnswerQuery(query_id, answer))
+        self._do_query(self.staff.coordinator(run.site_id), queries.answer_query, qcmd.AnswerQuery(query_id, answer))
         self._later((2, 7), lambda: self._close(query_id))
 
     def _close(self, query_id: str) -> None:
         if self._query_has_status(query_id, "answered"):
-            self._do_query(DATA_MANAGER, queries.close_query, qcmd.CloseQuery(query_id, "Answer accepted."))
+            self._do_query(self.staff.data_manager, queries.close_query, qcmd.CloseQuery(query_id, "Answer accepted."))
 
     def _query_has_status(self, query_id: str, status: str) -> bool:
         with self.platform.engine.connect() as connection:
@@ -328,4 +338,4 @@ class Simulation:
         if pending or self.rng.random() < 0.4:
             self.stats["casebooks left open"] += 1
             return
-        self._do(DATA_MANAGER, capture.lock_casebook, cmd.LockCasebook(run.subject_id))
+        self._do(self.staff.data_manager, capture.lock_casebook, cmd.LockCasebook(run.subject_id))

@@ -1,4 +1,9 @@
-"""`trialstack study`: the JSON Schema, validate, show and diff study definitions. Nothing is written."""
+"""`trialstack study`: the JSON Schema, validate, show and diff study definitions. Nothing is written.
+
+Every command reads its files through `read_study`: TrialStack YAML, CDISC ODM 1.3.2 / 2.0 and USDM v4,
+recognised by content; what an import defaulted or could not map is printed as warnings (stderr), and
+`--report FILE` writes the full mapping report.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,12 @@ from rich.table import Table
 
 from trialstack.bootstrap import bootstrap
 from trialstack.capture.impact import AmendmentImpact, amendment_impact
-from trialstack.cli.common import clear_errors, console
+from trialstack.cli.common import clear_errors, console, err_console
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.diff import diff_definitions
 from trialstack.protocol.diff_render import render_diff
 from trialstack.protocol.version import StudyVersion, study_version
-from trialstack.protocol.yaml_loader import check_study_file, load_study_file
+from trialstack.protocol.yaml_loader import StudyCheck, check_study_file
 
 app = typer.Typer(
     name="study",
@@ -31,8 +36,35 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-PathArgument = Annotated[Path, typer.Argument(help="A study definition file (TrialStack YAML).")]
+PathArgument = Annotated[
+    Path, typer.Argument(help="A study definition file: TrialStack YAML, CDISC ODM 1.3.2 / 2.0 or USDM v4 JSON.")
+]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", help="Write the mapping report of an ODM or USDM import (mapped, defaulted, not mapped)."),
+]
+
+
+def read_study(path: Path, report: Path | None = None) -> StudyCheck:
+    """Check a study file of any format, print its warnings and write its mapping report when asked."""
+    check = check_study_file(path)
+    for warning in check.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if report is not None:
+        if check.report is not None:
+            report.write_text(check.report.render(), encoding="utf-8")
+            err_console.print(f"mapping report written to {report}", highlight=False)
+        elif check.problems:
+            err_console.print(f"no mapping report: {path} has problems", highlight=False)
+        else:
+            err_console.print(f"no mapping report: {path} is TrialStack YAML, nothing was mapped", highlight=False)
+    return check
+
+
+def load_study(path: Path, report: Path | None = None) -> StudyVersion:
+    """The StudyVersion of a study file of any format (StudyDefinitionError on problems), warnings printed."""
+    return study_version(read_study(path, report).definition_or_raise())
 
 
 def _print_json(data: Any) -> None:
@@ -47,9 +79,12 @@ def schema_command() -> None:
 
 @app.command("validate")
 @clear_errors
-def validate_command(path: PathArgument) -> None:
-    """Check a study definition and print every problem as file:line:col: pointer: message; exit 1 if any."""
-    check = check_study_file(path)
+def validate_command(path: PathArgument, report: ReportOption = None) -> None:
+    """Check a study definition and print every problem as file:line:col: pointer: message; exit 1 if any.
+
+    Warnings (what an ODM or USDM import defaulted or could not map) are printed and do not fail.
+    """
+    check = read_study(path, report)
     for problem in check.problems:
         typer.echo(str(problem))
     if check.definition is None:
@@ -58,14 +93,19 @@ def validate_command(path: PathArgument) -> None:
         raise typer.Exit(1)
     version = study_version(check.definition)
     study = check.definition.study
-    typer.echo(f"{path}: valid, {study.id} protocol version {study.protocol_version}, hash {version.hash}")
+    count = len(check.warnings)
+    warned = f", {count} warning{'s' if count != 1 else ''}" if count else ""
+    typer.echo(
+        f"{path}: valid {check.format}, {study.id} protocol version {study.protocol_version}, "
+        f"hash {version.hash}{warned}"
+    )
 
 
 @app.command("show")
 @clear_errors
-def show_command(path: PathArgument, output: FormatOption = OutputFormat.TEXT) -> None:
+def show_command(path: PathArgument, output: FormatOption = OutputFormat.TEXT, report: ReportOption = None) -> None:
     """Show a study definition file: visits with their days and windows, forms, checks (loads nothing)."""
-    version = study_version(load_study_file(path))
+    version = load_study(path, report)
     if output is OutputFormat.JSON:
         _print_json({"hash": version.hash, "definition": json.loads(version.canonical_json)})
         return
@@ -125,7 +165,7 @@ def diff_command(
     ] = None,
 ) -> None:
     """List what an amendment adds, removes and changes; with --db, which subjects and forms it touches."""
-    old_version, new_version = study_version(load_study_file(old)), study_version(load_study_file(new))
+    old_version, new_version = load_study(old), load_study(new)
     diff = diff_definitions(old_version.definition, new_version.definition)
     impact = None
     if db is not None:

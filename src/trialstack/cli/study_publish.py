@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,11 +11,11 @@ from trialstack.bdd.gate import record_override
 from trialstack.bootstrap import bootstrap
 from trialstack.cli.bdd import gate_or_exit
 from trialstack.cli.common import DbOption, clear_errors, console
+from trialstack.cli.study import PathArgument, ReportOption, read_study
 from trialstack.ledger.envelope import Actor
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
 
 
 def operator_actor() -> Actor:
@@ -26,7 +25,7 @@ def operator_actor() -> Actor:
 
 @clear_errors
 def load_command(
-    path: Annotated[Path, typer.Argument(help="A study definition file.")],
+    path: PathArgument,
     db: DbOption = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why a new version is published (required for amendments).")
@@ -34,19 +33,21 @@ def load_command(
     override_gate: Annotated[
         bool, typer.Option("--override-gate", help="Publish although its features fail (needs --reason; recorded).")
     ] = False,
+    report: ReportOption = None,
 ) -> None:
     """Validate and publish a study definition; loading identical content again changes nothing.
 
     With a `features/` directory beside the study file, its scenarios run first and a failure refuses the load.
     """
-    definition = load_study_file(path)
+    check = read_study(path, report)
+    definition = check.definition_or_raise()
     version = study_version(definition)
     gate = gate_or_exit(path, version, override_gate, reason)
     platform = bootstrap(database_url=db, migrate=True)
     try:
         with platform.unit_of_work(operator_actor()) as uow:
             outcome = publish_study_version(
-                uow, PublishStudyVersion(version, source_format="yaml", source_name=path.name, reason=reason)
+                uow, PublishStudyVersion(version, source_format=check.format, source_name=path.name, reason=reason)
             )
             if gate is not None and not gate.passed and outcome.published:
                 record_override(uow, gate, definition.study.id, reason)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from tests.conftest import shared_data
 from trialstack.cli.study import app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -26,7 +27,7 @@ def test_schema_is_the_json_schema_of_a_study_definition() -> None:
 def test_validate_the_demo() -> None:
     result = runner.invoke(app, ["validate", str(DEMO)])
     assert result.exit_code == 0, result.output
-    assert "valid, HTN-201 protocol version 1.0, hash " in result.stdout
+    assert "valid yaml, HTN-201 protocol version 1.0, hash " in result.stdout
 
 
 def test_validate_prints_every_problem_and_exits_1() -> None:
@@ -44,12 +45,13 @@ def test_validate_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     assert "no study definition at" in result.output
 
 
-def test_odm_is_recognised_but_not_loaded_yet(tmp_path: Path) -> None:
-    odm = tmp_path / "study.xml"
+def test_odm_is_recognised_by_content_and_checked_against_its_schema(tmp_path: Path) -> None:
+    shared_data("cdisc-odm-1.3.2-schema", "ODM1-3-2.xsd")
+    odm = tmp_path / "study.yaml"  # the extension does not matter
     odm.write_text('<?xml version="1.0"?>\n<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"/>\n', encoding="utf-8")
     result = runner.invoke(app, ["validate", str(odm)])
-    assert result.exit_code == 2
-    assert "CDISC ODM" in result.output
+    assert result.exit_code == 1
+    assert f"{odm}:2:1: /ODM: ODM 1.3.2 XSD: Element 'ODM': The attribute 'FileOID' is required" in result.stdout
 
 
 def test_show_text_lists_visits_with_days_and_windows() -> None:

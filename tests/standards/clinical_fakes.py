@@ -47,6 +47,23 @@ def _vitals(subject: int) -> FormRecord:
     )
 
 
+def _screening(subject: int) -> VisitRecord:
+    """A visit date entered, corrected with a reason, and queried for its window."""
+    entered = AuditEntry("u.coord", "0101", T0, None, "2026-01-04")
+    corrected = AuditEntry("u.coord", "0101", T0 + timedelta(hours=3), "2026-01-04", "2026-01-05", "wrong day typed")
+    window = QueryRecord(
+        f"Q-{subject}-W",
+        "closed",
+        (
+            QueryMessage("system:rules", T0, "Screening on 2026-01-04 is outside its window.", from_site=False),
+            QueryMessage("system:rules", T0 + timedelta(hours=3), "Resolved by the correction.", from_site=False),
+        ),
+    )
+    return VisitRecord(
+        "SCREENING", (_vitals(subject),), date="2026-01-05", date_audit=(entered, corrected), date_queries=(window,)
+    )
+
+
 def demo_subject(n: int) -> SubjectRecord:
     adverse_events = tuple(
         FormRecord("AE", (ItemRecord("AETERM", term), ItemRecord("AESTDAT", "2026-01-06")), repeat=repeat)
@@ -55,7 +72,7 @@ def demo_subject(n: int) -> SubjectRecord:
     return SubjectRecord(
         f"0101-{n:03d}",
         "0101",
-        visits=(VisitRecord("SCREENING", (_vitals(n),)), VisitRecord("UNSCHED", (), repeat=1)),
+        visits=(_screening(n), VisitRecord("UNSCHED", (), repeat=1)),
         log_forms=adverse_events,
         signatures=(SignatureRecord("SD.PI", "u.pi", "0101", T0 + timedelta(days=1)),),
     )

@@ -64,6 +64,25 @@ def test_signatures_keep_their_history_and_queries_become_annotations(demo: Stud
     assert [f.get("FormRepeatKey") for f in logs] == ["1", "2"]
 
 
+def test_visit_dates_and_their_queries_are_site_and_sponsor_annotations_on_the_visit(demo: StudyVersion) -> None:
+    subject = _export(demo, DemoClinicalData(1)).find("odm:ClinicalData/odm:SubjectData", NS)
+    assert subject is not None
+    notes = subject.findall("odm:StudyEventData[@StudyEventOID='SE.SCREENING']/odm:Annotation", NS)
+    assert [n.get("SeqNum") for n in notes] == ["1", "2", "3", "4"]
+    comments = [n.find("odm:Comment", NS) for n in notes]
+    assert [c.get("SponsorOrSite") for c in comments if c is not None] == ["Site", "Site", "Sponsor", "Sponsor"]
+    assert notes[0].findtext("odm:Comment", namespaces=NS) == (
+        "visit date 2026-01-04, recorded by u.coord at 2026-01-05T09:00:00+00:00"
+    )
+    assert notes[1].findtext("odm:Comment", namespaces=NS) == (
+        "visit date 2026-01-05 (was 2026-01-04), recorded by u.coord at 2026-01-05T12:00:00+00:00; "
+        "reason: wrong day typed"
+    )
+    assert notes[2].findtext("odm:Flag/odm:FlagValue", namespaces=NS) == "closed"
+    unscheduled = subject.find("odm:StudyEventData[@StudyEventOID='SE.UNSCHED']", NS)
+    assert unscheduled is not None and unscheduled.find("odm:Annotation", NS) is None
+
+
 def test_admin_data_declares_users_sites_and_signature_meanings(demo: StudyVersion) -> None:
     admin = _export(demo, DemoClinicalData(1)).find("odm:AdminData", NS)
     assert admin is not None

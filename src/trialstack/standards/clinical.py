@@ -95,11 +95,18 @@ class FormRecord:
 
 @dataclass(frozen=True)
 class VisitRecord:
-    """One visit instance; `repeat` numbers the instances of a repeating visit."""
+    """One visit instance; `repeat` numbers the instances of a repeating visit.
+
+    `date` is the visit date (ISO 8601), `date_audit` its entry and corrections (oldest first), and
+    `date_queries` the clarifications raised on the date itself (a visit outside its window).
+    """
 
     visit_id: str
     forms: tuple[FormRecord, ...]
     repeat: int | None = None
+    date: str | None = None
+    date_audit: tuple[AuditEntry, ...] = ()
+    date_queries: tuple[QueryRecord, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ The file is Transactional: every audit entry of an item is one ItemData (Insert,
 AuditRecord, so the full trail survives, not only the current value. ODM allows one Signature per element;
 earlier signatures of a form or casebook are written first as Context transactions that carry only the
 signature. Queries become Annotations on the item: one per message, flagged with the query's status.
+ODM 1.3.2 has no visit date: it is written as site Annotations on the StudyEventData, one per entry or
+correction (with who, when and why), followed by the queries raised on the date.
 """
 
 from __future__ import annotations
@@ -100,8 +102,31 @@ class SubjectWriter:
         if visit.repeat is not None:
             attributes["StudyEventRepeatKey"] = str(visit.repeat)
         event = el(parent, "StudyEventData", attributes)
+        self._visit_date(event, visit)
         for form in visit.forms:
             self._form(event, form, visit.visit_id)
+
+    def _visit_date(self, event: etree._Element, visit: VisitRecord) -> None:
+        """The date and its trail as site comments, then the date's queries, numbered in one sequence."""
+        entries = [(entry.new_value, entry) for entry in visit.date_audit]
+        if not entries and visit.date is not None:
+            entries = [(visit.date, None)]
+        sequence = 0
+        for value, entry in entries:
+            sequence += 1
+            text = f"visit date {value or 'cleared'}"
+            if entry is not None:
+                self._user(entry.user_id)
+                self._site(entry.site_id, "a visit date entry")
+                was = f" (was {entry.old_value})" if entry.old_value else ""
+                why = f"; reason: {entry.reason}" if entry.reason else ""
+                text += f"{was}, recorded by {entry.user_id} at {timestamp(entry.at)}{why}"
+            annotation = el(event, "Annotation", {"SeqNum": str(sequence)})
+            el(annotation, "Comment", {"SponsorOrSite": "Site"}, text)
+        for query in visit.date_queries:
+            for message in query.messages:
+                sequence += 1
+                self._annotation(event, sequence, query, message.text, message.author_id, message.at, message.from_site)
 
     def _form(self, parent: etree._Element, record: FormRecord, where: str) -> None:
         form = self.forms.get(record.form_id)

@@ -108,7 +108,7 @@ class SubjectWriter:
 
     def _visit_date(self, event: etree._Element, visit: VisitRecord) -> None:
         """The date and its trail as site comments, then the date's queries, numbered in one sequence."""
-        entries = [(entry.new_value, entry) for entry in visit.date_audit]
+        entries: list[tuple[str | None, AuditEntry | None]] = [(entry.new_value, entry) for entry in visit.date_audit]
         if not entries and visit.date is not None:
             entries = [(visit.date, None)]
         sequence = 0

@@ -14,10 +14,12 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialstack.bootstrap import Platform, bootstrap
+from trialstack.capture.clinical_source import CaptureClinicalData
 from trialstack.cli.common import DbOption, clear_errors, console, err_console
 from trialstack.errors import NotFound, TrialStackError
 from trialstack.protocol.readmodel import version_in_force
 from trialstack.protocol.version import StudyVersion
+from trialstack.queries.clinical import subject_queries
 from trialstack.standards.clinical import ClinicalDataSource
 from trialstack.standards.odm_export import export_odm
 
@@ -29,16 +31,9 @@ def export_group() -> None:
     """Export a study's version in force in a CDISC standard."""
 
 
-class ClinicalDataUnavailable(TrialStackError):
-    code = "clinical-data-unavailable"
-
-
 def clinical_source(platform: Platform, version: StudyVersion) -> ClinicalDataSource:
-    """The captured data of the study, read from the capture read models (wired once capture provides it)."""
-    raise ClinicalDataUnavailable(
-        f"clinical data export needs capture: no ClinicalDataSource is wired for {version.definition.study.id} yet; "
-        "export the metadata without --clinical-data"
-    )
+    """The captured data of the study as of now: capture's casebooks with the queries raised on them."""
+    return CaptureClinicalData(platform.engine, version.definition, queries=subject_queries)
 
 
 def load_version(platform: Platform, study_id: str) -> StudyVersion:

@@ -34,6 +34,14 @@ def text(form: FormData | Mapping[str, list[str]], name: str) -> str | None:
     return stripped or None
 
 
+def general_error(errors: Mapping[str, str], fields: Iterable[str] = ()) -> str | None:
+    """The first message that belongs to no field shown on the page (`items.X` and `fields` have their own place)."""
+    shown = set(fields)
+    return next(
+        (message for field, message in errors.items() if not field.startswith("items.") and field not in shown), None
+    )
+
+
 def posted_version(form: FormData) -> int | None:
     """The casebook version the page showed (the `version` field): the save is pinned to it, like If-Match."""
     raw = text(form, "version")

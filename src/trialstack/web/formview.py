@@ -10,7 +10,7 @@ from trialstack.capture.checks import StudyRules
 from trialstack.capture.model import Casebook
 from trialstack.capture.refs import FormKey
 from trialstack.capture.views import form_detail
-from trialstack.web.forms import text
+from trialstack.web.forms import general_error, text
 
 RADIO_LIMIT = 6
 BOOLEAN_CHOICES = [{"code": "true", "decode": "Yes"}, {"code": "false", "decode": "No"}]
@@ -97,6 +97,6 @@ def form_view(
         "other_results": elsewhere,
         "opened": (outcome or {}).get("queries_opened", []),
         "closed": (outcome or {}).get("queries_closed", []),
-        "general_error": errors.get("_") or errors.get("form") or errors.get("subject") or errors.get("reason"),
+        "general_error": general_error(errors, ["reason"]),
         "reason": text(posted, "reason") if posted is not None else "",
     }

@@ -19,7 +19,7 @@ from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.views import form_status, target_date, visit_window
 from trialstack.errors import NotFound, TrialStackError
 from trialstack.identity.policy import Action, Principal
-from trialstack.web.forms import errors_of, posted_version, text
+from trialstack.web.forms import errors_of, general_error, posted_version, text
 from trialstack.web.loaders import SubjectPage, load_subject, today
 from trialstack.web.routing import is_htmx, web_router
 from trialstack.web.run import run
@@ -89,7 +89,9 @@ def record_date(
             pinned=expected is not None,
         )
     except (ValidationError, TrialStackError) as error:
-        context = {**_context(request, principal, loaded, key), "errors": errors_of(error), "values": values}
+        errors = errors_of(error)
+        context = {**_context(request, principal, loaded, key), "errors": errors, "values": values}
+        context["general_error"] = general_error(errors, ["visit_date", "reason"])
         return _answer(request, principal, study_id, context, 422)
     fresh = load_subject(request, principal, study_id, subject_id, Action.DATA_ENTER)
     context = {**_context(request, principal, fresh, key), "outcome": outcome, "saved": True}

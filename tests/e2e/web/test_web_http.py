@@ -81,3 +81,14 @@ def test_pages_load_only_local_assets_under_the_content_security_policy(coordina
     assert not [asset for asset in assets if asset.startswith(("http:", "https:", "//"))]
     assert "<script>" not in page.text and " style=" not in page.text
     assert coordinator.get("/static/htmx-2.0.11.min.js").status_code == 200
+
+
+def test_a_save_pinned_to_an_older_casebook_version_is_refused_and_keeps_the_typed_value(
+    coordinator: httpx.Client,
+) -> None:
+    form = f"{STUDY}/subjects/0101-001/forms/SCREENING.VS"
+    data = {"csrf_token": csrf(coordinator, form), "version": "1", "item.PULSE": "61", "reason": "late correction"}
+    stale = coordinator.post(form, data=data)
+    assert stale.status_code == 422 and "reload and apply your change again" in stale.text
+    assert 'name="item.PULSE" data-value value="61"' in stale.text
+    assert 'name="item.PULSE" data-value value="61"' not in coordinator.get(form).text

@@ -10,7 +10,7 @@ import pytest
 
 from tests.standards.conftest import lzzt_usdm
 from tests.standards.usdm_minimal import minimal_usdm
-from trialstack.protocol.definition import ItemType, StudyDefinition, StudyPhase, VisitType
+from trialstack.protocol.definition import CriterionKind, ItemType, StudyDefinition, StudyPhase, VisitType
 from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.protocol.validation import validate_definition
 from trialstack.standards.usdm_import import ImportResult, import_usdm, import_usdm_file, usdm_mapping_report
@@ -80,7 +80,7 @@ def test_activities_with_biomedical_concepts_are_forms_due_where_the_schedule_sa
         "CHEMISTRY",
         "HEMOGLOBIN_A1C",
     )
-    assert due["E3"] == ("VITAL_SIGNS_TEMPERATURE", "VITAL_SIGNS_SUPINE", "VITAL_SIGNS_STANDING")
+    assert due["E3"] == ("VITAL_SIGNS_TEMPERATURE", "VITAL_SIGNS_SUPINE", "VITAL_SIGNS_STANDING", "IE")  # + eligibility
     assert all("CHEMISTRY" in due[visit] for visit in ("E4", "E5", "E7", "E8", "E9", "E10", "E11", "E12", "E13"))
     assert [visit for visit, forms in due.items() if "HEMOGLOBIN_A1C" in forms] == ["E1"]
     assert due["ADVERSE_EVENT_TIMELINE"] == ("ADVERSE_EVENTS",)
@@ -94,16 +94,33 @@ def test_activities_with_biomedical_concepts_are_forms_due_where_the_schedule_sa
     assert temperature is not None and temperature.type is ItemType.DECIMAL
 
 
-def test_the_mapping_report_keeps_criteria_and_says_what_was_not_mapped(lzzt: ImportResult) -> None:
+def test_eligibility_criteria_become_a_confirmation_form_due_at_the_anchor(lzzt: ImportResult) -> None:
+    definition = lzzt.definition
+    eligibility = definition.eligibility
+    assert eligibility is not None and eligibility.form == "IE"
+    assert len(eligibility.criteria) == 31
+    first, last = eligibility.criteria[0], eligibility.criteria[-1]
+    assert (first.id, first.kind, first.expression) == ("IN01", CriterionKind.INCLUSION, 'IN01 == "Y"')
+    assert first.text == "Males and postmenopausal females at least 50 years of age."
+    assert (last.kind, last.expression) == (CriterionKind.EXCLUSION, f'{last.id} == "N"')
+    form = definition.form("IE")
+    assert form is not None and [item.id for item in form.items] == [c.id for c in eligibility.criteria]
+    assert {(item.type, item.codelist, item.required) for item in form.items} == {(ItemType.CHOICE, "NY", True)}
+    assert form.items[0].label == first.text
+    codelist = definition.codelist("NY")
+    assert codelist is not None and codelist.codes() == ("Y", "N")
+    assert [visit.id for visit in definition.schedule.visits_with_form("IE")] == [definition.schedule.anchor] == ["E3"]
+
+
+def test_the_mapping_report_maps_criteria_and_says_what_was_not_mapped(lzzt: ImportResult) -> None:
     text = usdm_mapping_report(lzzt_usdm())
     assert text.startswith(f"Mapping report for {lzzt_usdm()} (USDM 4.0.0)")
-    criteria = [entry for entry in lzzt.report.unmapped if "/eligibilityCriteria/" in entry.source]
-    assert len(criteria) == 31
-    assert (
-        "Inclusion Criteria IN01 (01): 'Males and postmenopausal females at least 50 years of age.'"
-        in criteria[0].detail
-    )
-    assert "needs an expression per criterion" in criteria[0].detail
+    criteria = [entry for entry in lzzt.report.mapped if "/eligibilityCriteria/" in entry.source]
+    assert len(criteria) == 31 and not [e for e in lzzt.report.unmapped if "/eligibilityCriteria/" in e.source]
+    assert criteria[0].target == 'eligibility criterion IN01: IN01 == "Y"'
+    assert criteria[0].detail == "inclusion criterion 'Males and postmenopausal females at least 50 years of age.'"
+    assert "eligibility confirmation form IE generated: one Y/N item per criterion" in text
+    assert "due at the anchor visit E3 (study day 1)" in text
     assert "activity 'MMSE' has no biomedical concepts: no form" in text
     assert "instance WK8N puts this encounter at day 71; WK8 at day 57 is kept" in text
     assert "PT4H is not a whole number of days" in text
@@ -160,3 +177,37 @@ def test_a_visit_outside_its_window_is_flagged_by_the_schedule(lzzt: ImportResul
     assert week2.is_in_window(baseline, date(2026, 3, 16)) is True  # day 15
     assert week2.is_in_window(baseline, date(2026, 3, 19)) is True  # day 18, the last day of the window
     assert week2.is_in_window(baseline, date(2026, 3, 20)) is False  # day 19
+
+
+def _criterion(n: int, name: str, code: str, decode: str, label: str | None = None) -> dict[str, object]:
+    category = {"id": f"Code_C{n}", "code": code, "decode": decode, "instanceType": "Code"}
+    item = {"criterionItemId": f"EligibilityCriterionItem_{n}"} if label is None else {"label": label}
+    return {"id": f"EligibilityCriterion_{n}", "name": name, "category": category, "identifier": str(n), **item,
+            "instanceType": "EligibilityCriterion"}  # fmt: skip
+
+
+def test_criteria_known_by_term_or_title_are_confirmed_and_others_reported(tmp_path: Path) -> None:
+    document = minimal_usdm()
+    version = document["study"]["versions"][0]  # type: ignore[index]
+    design = version["studyDesigns"][0]
+    design["activities"][0]["name"] = "IE"  # the generated form must not take an id already in use
+    version["eligibilityCriterionItems"] = [
+        {"id": "EligibilityCriterionItem_1", "name": "ADULT", "text": "<p>Aged 18 or over</p>",
+         "instanceType": "EligibilityCriterionItem"}
+    ]  # fmt: skip
+    design["eligibilityCriteria"] = [
+        _criterion(1, "Adult", "C25532", "Inclusion Criteria"),
+        _criterion(2, "Pregnant", "X-LOCAL", "EXCLUSION CRITERIA", label="Pregnant or breastfeeding"),
+        _criterion(3, "Weird", "X-OTHER", "Other", label="Something else"),
+    ]
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = import_usdm_file(path)
+    eligibility = result.definition.eligibility
+    assert eligibility is not None and eligibility.form == "IE_2"
+    assert [(c.id, c.kind, c.text, c.expression) for c in eligibility.criteria] == [
+        ("ADULT", CriterionKind.INCLUSION, "Aged 18 or over", 'ADULT == "Y"'),
+        ("PREGNANT", CriterionKind.EXCLUSION, "Pregnant or breastfeeding", 'PREGNANT == "N"'),
+    ]
+    assert "criterion Weird: category 'Other' is neither inclusion nor exclusion" in "\n".join(result.warnings)
+    assert [v.forms for v in result.definition.schedule.visits] == [("IE", "IE_2"), ("IE",)]  # E1 is the anchor

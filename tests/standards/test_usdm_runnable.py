@@ -1,5 +1,6 @@
 """The LZZT study imported from USDM runs: a subject is screened at its site, visits are dated, and a visit
-outside its window is flagged by capture from the imported schedule (SQLite ledger, real handlers)."""
+outside its window is flagged by capture from the imported schedule, and a subject is enrolled through the
+eligibility confirmation form generated from the criteria (SQLite ledger, real handlers)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from tests.standards.conftest import lzzt_usdm
 from trialstack.bootstrap import Platform, bootstrap
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
-from trialstack.capture.refs import VisitKey
+from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.clock import FixedClock
+from trialstack.errors import DomainRuleViolation
 from trialstack.ledger.envelope import Actor
 from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.definition import CriterionKind
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.settings import Settings
@@ -70,3 +73,28 @@ def test_subjects_can_be_screened_and_visits_outside_their_window_are_flagged(lz
     assert _window(late, "E5") is False
     flagged = next(result for result in late.checks if result.check_id == "E5-WINDOW")
     assert flagged.message == "Week 4 on 2026-04-03 is outside its window (study day 26 to 32)."
+
+
+def _confirm(platform: Platform, subject: str, answers: dict[str, str]) -> None:
+    form = FormKey("IE", VisitKey("E3"))
+    items = {item: cmd.ItemInput(value) for item, value in answers.items()}
+    run(platform, handlers.save_form, STUDY, cmd.SaveForm(subject, form, items))
+
+
+def test_subjects_are_enrolled_through_the_eligibility_confirmation_form(lzzt: Platform) -> None:
+    eligibility = import_usdm_file(lzzt_usdm()).definition.eligibility
+    assert eligibility is not None
+    eligible = {c.id: "Y" if c.kind is CriterionKind.INCLUSION else "N" for c in eligibility.criteria}
+    excluded = next(c.id for c in eligibility.criteria if c.kind is CriterionKind.EXCLUSION)
+    subjects = []
+    for answers in (eligible, {**eligible, excluded: "Y"}):
+        subject = run(lzzt, handlers.screen_subject, STUDY, cmd.ScreenSubject("SITE_1", "2026-05-18")).subject_id
+        assert subject is not None
+        _date(lzzt, subject, "E3", "2026-06-01")
+        _confirm(lzzt, subject, answers)
+        subjects.append(subject)
+    enrolled = run(lzzt, handlers.enrol_subject, STUDY, cmd.EnrolSubject(subjects[0], "2026-06-01"))
+    assert [event.event_type for event in enrolled.events] == ["SubjectEnrolled"]
+    assert enrolled.events[0].payload["criteria"] == list(eligible)
+    with pytest.raises(DomainRuleViolation, match=f"not eligible: criteria {excluded} are not met"):
+        run(lzzt, handlers.enrol_subject, STUDY, cmd.EnrolSubject(subjects[1], "2026-06-01"))

@@ -3,8 +3,8 @@
 USDM describes the protocol (design, schedule of activities, criteria) rather than the CRFs, so the
 import builds what an EDC needs from it: visits with days and windows from the main timeline
 (`usdm_schedule`), forms and items from activities and biomedical concepts (`usdm_forms`). Eligibility
-criteria are text only in USDM while the StudyDefinition needs an expression per criterion, so they are
-kept, with their full text, in the report. `usdm_mapping_report` renders that report for `--report`.
+criteria are text only in USDM, so they become a confirmation form with one Y/N item per criterion and
+criteria that read it (`usdm_eligibility`). `usdm_mapping_report` renders the report for `--report`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from trialstack.standards.identifiers import IdentifierMap, to_identifier, to_si
 from trialstack.standards.phases import phase_from_cdisc
 from trialstack.standards.report import MappingReport
 from trialstack.standards.study_import import ImportResult, Origin, locate, raise_if
+from trialstack.standards.usdm_eligibility import eligibility_form
 from trialstack.standards.usdm_forms import FormBuilder
 from trialstack.standards.usdm_model import StudyDesign, StudyVersion
 from trialstack.standards.usdm_schedule import ScheduleBuilder
 from trialstack.standards.usdm_source import UsdmSource, read_usdm
-from trialstack.standards.usdm_text import plain_text
+from trialstack.standards.usdm_text import Lookup
 
 __all__ = ["ImportResult", "import_usdm", "import_usdm_file", "usdm_mapping_report"]
 _NOT_MAPPED_VERSION = (
@@ -77,15 +78,21 @@ def import_usdm(text: str, file: str) -> ImportResult:
             file, [source.problem(pointer, "no activity has biomedical concepts: there is no form to collect")]
         )
     built = ScheduleBuilder(design, source, report, forms).build()
-    _report_criteria(source, version, design, report)
+    taken = ({form.id for form in forms.forms}, {codelist.id for codelist in forms.codelists})
+    confirmation = eligibility_form(version, design, source, report, taken, built.schedule, _lookup(source))
+    if confirmation is not None:
+        forms.forms.append(confirmation.form)
+        forms.codelists.append(confirmation.codelist)
+        forms.origin[confirmation.form.id] = confirmation.origin
     definition = StudyDefinition(
         study=_study(source, wrapper.study.name, version, design, report),
         sites=tuple(_sites(source, version, report)),
         arms=tuple(_arms(source, design, report)),
         epochs=tuple(built.epochs),
         codelists=tuple(forms.codelists),
-        schedule=built.schedule,
+        schedule=confirmation.schedule if confirmation is not None else built.schedule,
         forms=tuple(forms.forms),
+        eligibility=confirmation.eligibility if confirmation is not None else None,
     )
     findings = validate_definition(definition)
     if findings:
@@ -164,23 +171,15 @@ def _arms(source: UsdmSource, design: StudyDesign, report: MappingReport) -> lis
     return arms
 
 
-def _report_criteria(source: UsdmSource, version: StudyVersion, design: StudyDesign, report: MappingReport) -> None:
-    items = {item.id: item for item in version.eligibility_criterion_items}
-    dictionaries = {dictionary.id: dictionary for dictionary in version.dictionaries}
+def _lookup(source: UsdmSource) -> Lookup:
+    """(object id, attribute) -> the attribute's value in the file: what criterion text templates refer to."""
 
     def lookup(object_id: str, attribute: str) -> object:
         pointer = source.pointers.get(object_id)
         node: Any = _at(source.data, pointer) if pointer is not None else None
         return node.get(attribute) if isinstance(node, dict) else None
 
-    for criterion in design.eligibility_criteria:
-        item = items.get(criterion.criterion_item_id or "")
-        text = plain_text(item.text, dictionaries.get(item.dictionary_id or ""), lookup) if item else criterion.title
-        kind = criterion.category.decode or "criterion"
-        why = "the StudyDefinition needs an expression per criterion, and none can be derived from text"
-        report.skip(
-            source.pointers[criterion.id], f"{kind} {criterion.name} ({criterion.identifier}): {text!r} -- {why}"
-        )
+    return lookup
 
 
 def _report_unmapped_sections(

@@ -7,8 +7,8 @@ an "IE" form, labelled with the criterion's full text, and a criterion whose exp
 subject is then enrolled through the same eligibility rules as a TrialStack study.
 
 The form is due at the anchor visit (study day 1, USDM's Fixed Reference). USDM does not link criteria to
-an encounter; the anchor is the one visit every design has, the last before randomization or first dose,
-when every screening result is in: where the protocol's eligibility must be confirmed (docs/standards.md).
+an encounter; the anchor is the one visit every design has, where treatment starts (randomization or first
+dose) and every screening result is in: where eligibility is confirmed (argued in docs/standards.md).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def eligibility_form(
     report.note(
         origin,
         f"eligibility confirmation form {form_id} generated: one Y/N item per criterion (Y: the statement holds), "
-        f"due at the anchor visit {schedule.anchor} (study day 1), before randomization; a subject is enrolled "
+        f"due at the anchor visit {schedule.anchor} (study day 1), where treatment starts; a subject is enrolled "
         "when every inclusion is Y and every exclusion N",
     )
     return EligibilityForm(

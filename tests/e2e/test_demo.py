@@ -51,7 +51,7 @@ def test_two_demo_runs_with_one_seed_give_identical_read_models(database_url: st
         assert other_seed.exit_code == 2 and "--fresh only removes an SQLite database file" in other_seed.output
 
     verified = runner.invoke(app, ["verify", "--db", database_url])
-    assert verified.exit_code == 0 and "1 studies verified" in verified.output
+    assert verified.exit_code == 0 and "2 studies verified" in verified.output  # HTN-201 and the _platform chain
     engine = create_engine(normalize_url(database_url))
     with engine.connect() as connection:
         subjects = connection.execute(text("SELECT count(*) FROM rm_subject")).scalar_one()

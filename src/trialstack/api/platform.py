@@ -6,9 +6,8 @@ from fastapi import Request
 from sqlalchemy import Connection
 
 from trialstack.bootstrap import Platform
-from trialstack.capture.checks import StudyRules, rules_for
-from trialstack.errors import NotFound
-from trialstack.protocol.readmodel import version_in_force
+from trialstack.capture.checks import StudyRules
+from trialstack.capture.handlers import rules_in_force
 
 
 def platform_of(request: Request) -> Platform:
@@ -17,7 +16,4 @@ def platform_of(request: Request) -> Platform:
 
 
 def study_rules_of(connection: Connection, study_id: str) -> StudyRules:
-    version = version_in_force(connection, study_id)
-    if version is None:
-        raise NotFound(f"study {study_id} is not loaded", field="study")
-    return rules_for(version)
+    return rules_in_force(connection, study_id)

@@ -44,11 +44,16 @@ class Outcome:
     stream_version: int = 0
 
 
-def study_rules(uow: UnitOfWork, study_id: str) -> StudyRules:
-    version = version_in_force(uow.connection, study_id)
+def rules_in_force(connection: Connection, study_id: str) -> StudyRules:
+    """The compiled logic of the StudyVersion in force; NotFound when the study was never loaded."""
+    version = version_in_force(connection, study_id)
     if version is None:
         raise NotFound(f"study {study_id} is not loaded", field="study")
     return rules_for(version)
+
+
+def study_rules(uow: UnitOfWork, study_id: str) -> StudyRules:
+    return rules_in_force(uow.connection, study_id)
 
 
 def read_casebook(connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str) -> Casebook:

@@ -19,6 +19,7 @@ from trialstack.capture.clinical_casebook import DERIVED, signature_definition_i
 from trialstack.capture.clinical_source import CaptureClinicalData
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.signatures import CASEBOOK_MEANING
+from trialstack.ledger import store
 from trialstack.ledger.envelope import Actor
 from trialstack.protocol.version import StudyVersion
 from trialstack.queries import commands as qcmd
@@ -118,3 +119,25 @@ def test_a_study_without_captured_data_exports_no_subjects(demo: Platform, demo_
     root = _export(CaptureClinicalData(demo.engine, demo_version.definition, subject_queries), demo_version)
     assert root.findall("odm:ClinicalData/odm:SubjectData", NS) == []
     assert root.findall("odm:AdminData/odm:User", NS) == []
+
+
+def test_subjects_stream_one_casebook_at_a_time_across_pages(
+    demo: Platform, demo_version: StudyVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(demo, COORDINATOR)
+    for site_id in ("0101", "0102", "0101"):
+        site.run(handlers.screen_subject, STUDY, cmd.ScreenSubject(site_id, "2026-01-05"))
+    reads: list[str] = []
+    original = store.read_stream
+
+    def counting(connection: Any, stream_type: str, stream_id: str, after_version: int = 0) -> Any:
+        reads.append(stream_id)
+        return original(connection, stream_type, stream_id, after_version)
+
+    monkeypatch.setattr(store, "read_stream", counting)
+    source = CaptureClinicalData(demo.engine, demo_version.definition, page_size=2)
+    subjects = source.subjects()
+    first = next(subjects)
+    assert (first.subject_key, reads) == ("0101-001", ["HTN-201/0101-001"])  # nothing else read yet
+    assert [first.subject_key] + [s.subject_key for s in subjects] == ["0101-001", "0101-002", "0102-001"]
+    assert len(reads) == 3

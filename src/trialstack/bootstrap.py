@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 import trialstack.bdd.events  # noqa: F401  (registers SpecificationGateOverridden for decode and the feed)
 from trialstack.capture.readmodel import CasebookReadModel
 from trialstack.clock import Clock, SystemClock
-from trialstack.identity.credentials import ensure_credential_store
 from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
@@ -69,5 +68,4 @@ def bootstrap(
     if migrate:
         upgrade(engine)
         ensure_projections(engine, wiring)
-        ensure_credential_store(engine)
     return Platform(settings=settings, engine=engine, wiring=wiring, clock=clock or SystemClock())

@@ -3,7 +3,8 @@
 The ledger is append-only, copied into audit packages and relayed to every integration through the outbox; a
 password hash there could never be erased and would be handed to anyone reading the event stream for offline
 guessing. So the ledger records that a password changed (`PasswordChanged`) and this table holds the hash. These
-tables are not projections: `trialstack rebuild` leaves them alone (docs/identity.md, "Where credentials live").
+tables are not projections: `trialstack rebuild` leaves them alone (docs/identity.md, "Where credentials live");
+the Alembic migration 0003 creates them.
 """
 
 from __future__ import annotations
@@ -36,12 +37,6 @@ platform_secret = Table(
 
 SECRET_KEY_ENV = "TRIALSTACK_SECRET_KEY"
 _SESSION_KEY = "session-signing-key"
-
-
-def ensure_credential_store(engine: Engine) -> None:
-    """Create the credential tables when missing (called by `bootstrap(migrate=True)`, like `trialstack init`)."""
-    with engine.begin() as connection:
-        credential_metadata.create_all(connection, checkfirst=True)
 
 
 def _upsert(connection: Connection, table: Table, key: str, values: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from trialstack.capture.model import Casebook, ItemState, StudyStatus, SubjectSt
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.values import normalize, parse_date
 from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
-from trialstack.protocol.definition import CheckAction, VisitType
+from trialstack.protocol.definition import CheckAction, Item, VisitType
 
 ACTIVE = frozenset({SubjectStatus.SCREENING, SubjectStatus.ENROLLED, SubjectStatus.WITHDRAWN, SubjectStatus.COMPLETED})
 
@@ -187,7 +187,7 @@ def save_form(
         if item.derived is not None:
             raise InvalidInput(f"{item.label} is derived by the system and cannot be entered", field=field_name)
         current = form_state.items.get(item_id)
-        event = _item_event(casebook, rules, key, item_id, entry, field_name)
+        event = _item_event(casebook, rules, key, item, entry, field_name)
         if event is None:
             continue
         reason = entry.reason_for_change or command.reason
@@ -227,13 +227,12 @@ def _item_event(
     casebook: Casebook,
     rules: StudyRules,
     key: FormKey,
-    item_id: str,
+    item: Item,
     entry: cmd.ItemInput,
     field_name: str,
 ) -> ev.CaptureEvent | None:
-    item = rules.item(key.form_id, item_id)
-    if item is None:
-        raise InvalidInput(f"item {item_id} is not on form {key.form_id}", field=field_name)
+    """The event one submitted item calls for (None when nothing changes); the caller found `item` on the form."""
+    item_id = item.id
     previous = casebook.item(key, item_id)
     common = {"subject_id": casebook.subject_id, "form": str(key), "item": item_id, "study_version": rules.version_hash}
     if entry.not_done_reason is not None:

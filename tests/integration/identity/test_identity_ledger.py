@@ -130,7 +130,7 @@ def test_tokens_expire_are_revoked_and_die_with_a_disabled_account(platform: Pla
         with pytest.raises(NotAuthenticated, match="expired"):
             principal_for_token(connection, brief.secret, now + timedelta(days=1))
         with pytest.raises(NotAuthenticated, match="unknown API token"):
-            principal_for_token(connection, lasting.secret[:-2] + "zz", now)
+            principal_for_token(connection, lasting.secret[:-2] + ("zz" if lasting.secret[-2:] != "zz" else "yy"), now)
     with platform.unit_of_work(ADMIN) as uow:
         handlers.revoke_api_token(uow, brief.token_id, reason="rotated")
         handlers.disable_user(uow, cmd.DisableUser("lab", reason="left the sponsor"))

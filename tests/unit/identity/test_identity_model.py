@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 
@@ -204,11 +205,23 @@ def test_throttle_refuses_after_the_limit_and_forgets_after_the_window() -> None
     throttle.check("alice", "10.0.0.1", NOW + timedelta(minutes=5))
 
 
+def changed_at(text: str, position: int) -> str:
+    """`text` with one character replaced by another base64url character."""
+    return text[:position] + ("A" if text[position] != "A" else "B") + text[position + 1 :]
+
+
 def test_session_cookies_are_signed_and_csrf_tokens_bound_to_the_session() -> None:
     signer = SessionSigner("k" * 40)
     cookie = signer.dumps(SessionClaim("sid-1", "alice"))
     assert signer.loads(cookie) == SessionClaim("sid-1", "alice")
-    assert signer.loads(cookie[:-1] + ("A" if cookie[-1] != "A" else "B")) is None
+    # The last base64 character of the 20-byte signature carries 2 unused bits, so changing it may decode to the
+    # same bytes; a character in the middle always changes them (checked here, so the tamper cannot be a no-op).
+    start = cookie.rindex(".") + 1
+    middle = (start + len(cookie)) // 2
+    forged = changed_at(cookie, middle)
+    assert base64.urlsafe_b64decode(forged[start:] + "==") != base64.urlsafe_b64decode(cookie[start:] + "==")
+    assert signer.loads(forged) is None
+    assert signer.loads(changed_at(cookie, 0)) is None
     assert SessionSigner("x" * 40).loads(cookie) is None
     assert signer.csrf_valid("sid-1", signer.csrf_token("sid-1"))
     assert not signer.csrf_valid("sid-2", signer.csrf_token("sid-1")) and not signer.csrf_valid("sid-1", None)

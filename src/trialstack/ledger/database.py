@@ -1,4 +1,4 @@
-"""Engines for the two backends: SQLite (embedded, WAL) and PostgreSQL (psycopg 3)."""
+"""Engines for the two backends: SQLite (embedded, WAL, synchronous=FULL) and PostgreSQL (psycopg 3)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ def normalize_url(url: str) -> URL:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE for units of work so each takes the write lock up front.
+    """WAL with synchronous=FULL, foreign keys, and BEGIN IMMEDIATE for units of work (the write lock up front).
+
+    `synchronous = FULL` makes every commit fsync the WAL before it returns, so an acknowledged command survives a
+    power loss (NORMAL would only survive a crash of the process, not of the machine). PostgreSQL keeps its default
+    `synchronous_commit = on` for the same guarantee; nothing in TrialStack turns either off.
 
     Taking the lock at BEGIN is how appends to a study are serialized on SQLite (DESIGN.md §2); reads begin a
     deferred transaction and never wait for writers (WAL). pysqlite's own transaction handling is switched off so
@@ -43,7 +47,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

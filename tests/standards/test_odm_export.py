@@ -14,8 +14,8 @@ from tests.conftest import REPO_ROOT
 from tests.standards.clinical_fakes import T0, DemoClinicalData, demo_subject
 from tests.standards.conftest import assert_valid_odm_132
 from trialstack.protocol.version import StudyVersion, study_version
-from trialstack.protocol.yaml_loader import load_study_file
 from trialstack.standards.clinical import AuditEntry, FormRecord, ItemRecord, SubjectRecord, VisitRecord
+from trialstack.standards.loader import load_study_file
 from trialstack.standards.odm_export import ExportError, export_odm
 
 pytestmark = pytest.mark.usefixtures("odm_xsds")

@@ -14,7 +14,7 @@ from tests.conftest import REPO_ROOT, shared_data
 from tests.standards.conftest import assert_valid_odm_132, lzzt_usdm
 from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 from trialstack.standards.odm_export import export_odm
 from trialstack.standards.odm_import import import_odm, import_odm_file
 from trialstack.standards.odm_xsd import ODM_NAMESPACES, odm_schema

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.standards.conftest import lzzt_usdm, odm_example, odmlib
 from trialstack.errors import InvalidInput, NotFound
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 from trialstack.standards.sniff import load_any_study_file, sniff_format
 
 DEMO = REPO_ROOT / "studies" / "demo" / "study.yaml"

@@ -21,7 +21,7 @@ from trialstack.bdd.runner import DEFAULT_SEED, prepare, run_specification
 from trialstack.cli.common import clear_errors, console, err_console, progress_bar
 from trialstack.errors import InvalidInput, NotFound
 from trialstack.protocol.version import StudyVersion, study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 app = typer.Typer(
     name="bdd",

@@ -20,9 +20,9 @@ from trialstack.ledger.projections import projections_checksum
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
 from trialstack.settings import Settings
 from trialstack.simulation.simulator import DEFAULT_START, Simulation
+from trialstack.standards.loader import load_study_file
 
 DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
 

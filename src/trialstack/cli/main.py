@@ -16,7 +16,7 @@ from trialstack.errors import TrialStackError
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.rules import RuleType
 from trialstack.protocol.symbols import study_symbols
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 app = typer.Typer(
     name="trialstack", help="TrialStack: clinical trial data on one verifiable ledger.", no_args_is_help=True

@@ -22,7 +22,7 @@ from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.diff import diff_definitions
 from trialstack.protocol.diff_render import render_diff
 from trialstack.protocol.version import StudyVersion, study_version
-from trialstack.protocol.yaml_loader import StudyCheck, check_study_file
+from trialstack.standards.loader import StudyCheck, check_study_file
 
 app = typer.Typer(
     name="study",

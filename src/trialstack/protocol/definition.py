@@ -1,6 +1,6 @@
 """The StudyDefinition: everything the protocol declares, as one immutable, hashable value.
 
-Loaded from YAML, CDISC ODM or USDM (`yaml_loader.load_study_file`); published as a StudyVersion
+Loaded from YAML, CDISC ODM or USDM (`trialstack.standards.loader.load_study_file`); published as a StudyVersion
 (`version`). The parts live in sibling modules and are re-exported here.
 """
 

@@ -1,6 +1,6 @@
 """Load a study definition from any supported format, recognised by its content (never by extension).
 
-The sniffing and the dispatch live in `trialstack.protocol.yaml_loader.STUDY_FORMATS`, the one file loader
+The sniffing and the dispatch live in `trialstack.standards.loader.STUDY_FORMATS`, the one file loader
 every command uses: XML is CDISC ODM (the root element's namespace says 1.3.2 or 2.0); a JSON object that
 looks like USDM (`usdmVersion`, `versions`, `instanceType` near the top) is USDM; everything else is
 TrialStack YAML (JSON is YAML too, so our format written as JSON loads). This module gives it the shape the
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from trialstack.protocol.definition import StudyDefinition
-from trialstack.protocol.yaml_loader import check_study_file, study_format_of
+from trialstack.standards.loader import check_study_file, study_format_of
 from trialstack.standards.report import MappingReport
 from trialstack.standards.study_import import StudyFormatName
 

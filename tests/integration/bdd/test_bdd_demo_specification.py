@@ -14,7 +14,7 @@ from trialstack.bdd.results import RunResult
 from trialstack.bdd.runner import prepare, run_specification
 from trialstack.cli.bdd import app
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 runner = CliRunner()
 

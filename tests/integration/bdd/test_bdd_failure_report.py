@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.integration.bdd.conftest import DEMO_DIR, StudyDir, vitals_feature
 from trialstack.cli.bdd import app
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 runner = CliRunner()
 SCENARIO = "A screening SBP above 179 mmHg raises an eligibility query"

@@ -13,7 +13,7 @@ from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.verify import verify
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from tests.integration.bdd.conftest import StudyDir
 from trialstack.bdd.runner import prepare, run_specification
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 AGE_AFTER_CONSENT = """\
 Feature: Demographics

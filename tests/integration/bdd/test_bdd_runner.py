@@ -12,7 +12,7 @@ from trialstack.bdd.results import ERROR, FAILED, PASSED, SKIPPED, RunResult
 from trialstack.bdd.runner import prepare, run_specification
 from trialstack.bdd.world import World
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 
 def run(study: Path, *, seed: int = 201, library: StepLibrary | None = None) -> RunResult:

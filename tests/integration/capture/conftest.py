@@ -16,7 +16,7 @@ from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import StudyVersion, study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 STUDY = "HTN-201"
 COORDINATOR = Actor("user:cora", "study_coordinator")

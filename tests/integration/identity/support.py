@@ -20,7 +20,7 @@ from trialstack.ledger.envelope import Actor
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 STUDY = "HTN-201"
 SITE_A = "0101"

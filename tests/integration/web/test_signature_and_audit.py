@@ -19,7 +19,7 @@ from trialstack.ledger.registry import encode
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 from trialstack.web.audit import audit_trail
 
 STUDY = "HTN-201"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trialstack.bdd.names import Names
-from trialstack.protocol.yaml_loader import load_study_file
+from trialstack.standards.loader import load_study_file
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_STUDY = ROOT / "studies" / "demo" / "study.yaml"

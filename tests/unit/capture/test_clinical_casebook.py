@@ -12,8 +12,8 @@ import pytest
 from trialstack.capture.clinical_casebook import subject_record
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.protocol.definition import StudyDefinition
-from trialstack.protocol.yaml_loader import load_study_file
 from trialstack.standards.clinical import QueryMessage, QueryRecord
+from trialstack.standards.loader import load_study_file
 
 DEMO = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
 AT = "2026-01-05T09:00:00.000000Z"

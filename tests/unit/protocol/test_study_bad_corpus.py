@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from trialstack.protocol.problems import StudyDefinitionError
-from trialstack.protocol.yaml_loader import check_study_file, load_study_file
+from trialstack.standards.loader import check_study_file, load_study_file
 
 BAD_STUDIES = Path(__file__).resolve().parents[3] / "tests" / "data" / "bad" / "study"
 _EXPECT = re.compile(r"^# expect: (\d+):(\d+) (\S+) \| (.+)$")

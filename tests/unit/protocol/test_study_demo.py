@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trialstack.protocol.definition import CheckAction, CriterionKind, StudyDefinition, VisitType
-from trialstack.protocol.yaml_loader import check_study_file, load_study_file
+from trialstack.standards.loader import check_study_file, load_study_file
 
 DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
 

@@ -24,15 +24,33 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import celpy
-import simpleeval
-from celpy import celtypes
-
 from benchmarks.common import line
+from trialstack.errors import TrialStackError
 from trialstack.protocol.rules import RuleSet, RuleType, parse
 from trialstack.protocol.rules.ast import Arith, BoolOp, Call, Compare, Const, Expr, Member, Name, Neg, Not
 from trialstack.protocol.rules.functions import FUNCTIONS, is_present
 from trialstack.protocol.rules.values import as_date, div, power
+
+COMPARED_PACKAGES = {"simpleeval": "simpleeval", "celpy": "cel-python"}
+"""The libraries measured against, by import name → distribution name: development extras, not dependencies."""
+
+
+class BenchmarkDependencyMissing(TrialStackError):
+    code = "benchmark-dependency-missing"
+
+
+try:
+    import celpy
+    import simpleeval
+    from celpy import celtypes
+except ImportError as missing:
+    module = (missing.name or "").partition(".")[0]
+    package = COMPARED_PACKAGES.get(module, module or "simpleeval / cel-python")
+    both = " ".join(COMPARED_PACKAGES.values())
+    raise BenchmarkDependencyMissing(
+        f"`trialstack bench rules` compares the rule language with simpleeval and cel-python, and {package} is not"
+        f" installed: pip install 'trialstack[dev]' (or only these two: pip install {both})"
+    ) from None
 
 Env = Mapping[str, object]
 T = RuleType

@@ -10,6 +10,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trialstack.errors import TrialStackError
@@ -34,7 +35,7 @@ def clear_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except TrialStackError as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

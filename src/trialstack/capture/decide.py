@@ -19,7 +19,7 @@ from trialstack.capture.model import Casebook, ItemState, StudyStatus, SubjectSt
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.capture.values import normalize, parse_date
 from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
-from trialstack.protocol.definition import CheckAction, Item, VisitType
+from trialstack.protocol.definition import CheckAction, Item, Visit, VisitType
 
 ACTIVE = frozenset({SubjectStatus.SCREENING, SubjectStatus.ENROLLED, SubjectStatus.WITHDRAWN, SubjectStatus.COMPLETED})
 
@@ -85,11 +85,13 @@ def record_visit_date(
         existing = max((k.repeat for k in casebook.visit_dates if k.visit_id == visit.id), default=0)
         if command.visit.repeat > existing + 1:
             raise InvalidInput(f"the next instance of {visit.id} is {visit.id}.{existing + 1}", field="visit")
-    if casebook.status is SubjectStatus.SCREEN_FAILED and visit.type is not VisitType.SCREENING:
-        raise DomainRuleViolation(f"{casebook.subject_id} failed screening: only screening data can be entered")
     visit_date = parse_date(command.visit_date, "visit_date", "visit date")
     _not_future(visit_date, today, "visit_date", "visit date")
     previous = casebook.visit_dates.get(command.visit)
+    if previous is None:
+        refusal = new_visit_refusal(casebook, visit, visit_date)
+        if refusal is not None:
+            raise DomainRuleViolation(refusal, field="visit")
     if previous == visit_date.isoformat():
         return Decision()
     if previous is not None and not command.reason:
@@ -112,6 +114,55 @@ def record_visit_date(
     decided: list[ev.CaptureEvent] = [event, *_transitions(after, checks, rules.version_hash)]
     decided += signatures.invalidated_by(casebook, after, f"visit date of {command.visit}")
     return Decision(decided, checks, {0: command.reason} if previous is not None and command.reason else {})
+
+
+def new_visit_refusal(casebook: Casebook, visit: Visit, on: date | None) -> str | None:
+    """Why a visit not dated yet can no longer take place for a subject who left the study early; None if it can.
+
+    A screen failure keeps its screening visits (a screen failure's screening data are completed and cleaned like
+    anyone's) and no later visit. A withdrawn subject keeps the visits held on or before the withdrawal (entered
+    late from the source) and the end-of-study visit (early termination), nothing later. `on` is the visit's date,
+    None when it is not known (then only the visits the status admits whatever their date)."""
+    if casebook.status is SubjectStatus.SCREEN_FAILED:
+        if visit.type is VisitType.SCREENING:
+            return None
+        return f"{casebook.subject_id} failed screening on {casebook.ended_on}: only screening visits can be added"
+    if casebook.status is SubjectStatus.WITHDRAWN:
+        if visit.type is VisitType.END_OF_STUDY:
+            return None
+        if on is not None and casebook.ended_on is not None and on.isoformat() <= casebook.ended_on:
+            return None
+        return (
+            f"{casebook.subject_id} withdrew on {casebook.ended_on}: only visits held by then and the "
+            "end-of-study visit can be added"
+        )
+    return None
+
+
+def new_data_refusal(rules: StudyRules, casebook: Casebook, key: FormKey) -> str | None:
+    """Why a first entry (a value or not-done on an item without one) on this form instance is refused for a subject
+    who left the study early; None when it is allowed. Changes to data already entered are always allowed.
+
+    Visit forms take new data where the visit is one the subject could still have (`new_visit_refusal`). Log forms
+    (adverse events, medications) stay open after a withdrawal, for follow-up; after a screen failure the records
+    already started can be completed, but no new record can be added."""
+    if not casebook.ended_early:
+        return None
+    subject = casebook.subject_id
+    if key.visit is None:
+        if casebook.status is SubjectStatus.WITHDRAWN or key in casebook.forms:
+            return None
+        return f"{subject} failed screening on {casebook.ended_on}: no new {key.form_id} record can be added"
+    visit = rules.definition.visit(key.visit.visit_id)
+    held = casebook.visit_dates.get(key.visit)
+    refusal = new_visit_refusal(casebook, visit, date.fromisoformat(held) if held else None) if visit else None
+    if refusal is None:
+        return None
+    how = "failed screening" if casebook.status is SubjectStatus.SCREEN_FAILED else "withdrew"
+    return (
+        f"{subject} {how} on {casebook.ended_on}: visit {key.visit} takes no new data, "
+        "only corrections of data already entered"
+    )
 
 
 def _window_results(rules: StudyRules, casebook: Casebook, visit: VisitKey) -> list[CheckResult]:
@@ -157,6 +208,9 @@ def _check_form_key(rules: StudyRules, casebook: Casebook, key: FormKey) -> None
     if visit is None or key.form_id not in visit.forms:
         raise InvalidInput(f"form {key.form_id} is not collected at visit {key.visit}", field="form")
     if key.visit is None or key.visit not in casebook.visit_dates:
+        refusal = new_data_refusal(rules, casebook, key)
+        if refusal is not None:
+            raise DomainRuleViolation(refusal, field="form")
         raise DomainRuleViolation(f"record the date of visit {key.visit} before entering its forms", field="form")
 
 
@@ -165,8 +219,6 @@ def save_form(
 ) -> Decision:
     """First entries, changes (with a reason) and not-done items; derivations; edit checks; SDV invalidation."""
     _writable(casebook, study)
-    if casebook.status is SubjectStatus.SCREEN_FAILED:
-        raise DomainRuleViolation(f"{casebook.subject_id} failed screening: the casebook is closed to new data")
     key = command.form
     _check_form_key(rules, casebook, key)
     form_state = casebook.form(key)
@@ -195,6 +247,10 @@ def save_form(
             if not reason:
                 raise InvalidInput(f"{item.label}: changing saved data needs a reason for change", field=field_name)
             reasons[len(decided)] = reason
+        elif casebook.ended_early:
+            refusal = new_data_refusal(rules, casebook, key)
+            if refusal is not None:
+                raise DomainRuleViolation(refusal, field=field_name)
         decided.append(event)
         changed_items.add(item_id)
         if item_id in form_state.verified:

@@ -64,6 +64,8 @@ class Casebook:
     status: SubjectStatus | None = None
     screened_on: str | None = None
     enrolled_on: str | None = None
+    ended_on: str | None = None
+    """The day screening failed or the subject withdrew (None while on study, and after completion)."""
     visit_dates: Mapping[VisitKey, str] = field(default_factory=lambda: MappingProxyType({}))
     forms: Mapping[FormKey, FormState] = field(default_factory=lambda: MappingProxyType({}))
     failing: frozenset[tuple[str, str]] = frozenset()
@@ -74,6 +76,11 @@ class Casebook:
     @property
     def exists(self) -> bool:
         return self.status is not None
+
+    @property
+    def ended_early(self) -> bool:
+        """Screen failed or withdrawn: the casebook takes corrections, and new data only where decide allows."""
+        return self.status in (SubjectStatus.SCREEN_FAILED, SubjectStatus.WITHDRAWN)
 
     def form(self, key: FormKey) -> FormState:
         return self.forms.get(key) or FormState(key)
@@ -126,12 +133,12 @@ def _(event: ev.SubjectEnrolled, state: Casebook) -> Casebook:
 
 @evolve.register
 def _(event: ev.SubjectScreenFailed, state: Casebook) -> Casebook:
-    return replace(state, status=SubjectStatus.SCREEN_FAILED)
+    return replace(state, status=SubjectStatus.SCREEN_FAILED, ended_on=event.failed_on)
 
 
 @evolve.register
 def _(event: ev.SubjectWithdrawn, state: Casebook) -> Casebook:
-    return replace(state, status=SubjectStatus.WITHDRAWN)
+    return replace(state, status=SubjectStatus.WITHDRAWN, ended_on=event.withdrawn_on)
 
 
 @evolve.register

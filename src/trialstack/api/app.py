@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 import trialstack
 from trialstack.api import routes_auth, routes_capture, routes_queries, routes_studies
+from trialstack.api.openapi import install_openapi, problem_responses
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
 from trialstack.web import install_web
@@ -21,8 +22,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_capture.router)
     app.include_router(routes_queries.router)
     install_web(app)
+    install_openapi(app)
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], responses=problem_responses(503))
     def health() -> dict[str, str]:
         """Report liveness and whether the database answers."""
         with platform.engine.connect() as connection:

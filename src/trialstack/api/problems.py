@@ -6,12 +6,16 @@ offending field in JSON-pointer-like dotted form (`items.SYSBP.value`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound, TrialStackError
 from trialstack.identity.policy import Forbidden
@@ -80,7 +84,32 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     response = problem(error.status_code, str(error.detail), str(error.detail), f"http-{error.status_code}")
     for name, value in (error.headers or {}).items():
         response.headers[name] = value
+    if error.status_code == 405:
+        # Starlette names the methods of the first route whose path matched; a path may have one route per method.
+        methods = allowed_methods(request.app, request.scope["path"])
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
     return response
+
+
+def _routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str]]]:
+    """(path template, methods) of every route, included routers flattened (see security._api_routes)."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes: Iterator[Any] = iterate(app.routes) if iterate is not None else iter(app.routes)
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if path is not None and methods:
+            yield str(path), frozenset(methods)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route accepts at `path` (a path template may have one route per method)."""
+    methods: set[str] = set()
+    for template, accepted in _routes(app):
+        pattern: re.Pattern[str] = compile_path(template)[0]
+        if pattern.match(path):
+            methods |= accepted
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from trialstack.api.openapi import AUTHENTICATED_ERRORS, problem_responses
 from trialstack.api.platform import platform_of
 from trialstack.api.security import (
     CSRF_COOKIE,
@@ -28,7 +29,7 @@ from trialstack.identity.readmodel import list_users
 from trialstack.identity.sessions import SESSION_MAX_AGE, SessionClaim
 from trialstack.ledger.errors import ConcurrencyConflict
 
-router = APIRouter(prefix="/api/v1", tags=["identity"])
+router = APIRouter(prefix="/api/v1", tags=["identity"], responses=AUTHENTICATED_ERRORS)
 MAX_ATTEMPTS = 3
 
 
@@ -78,7 +79,7 @@ def _attempt(request: Request, body: LoginRequest, username: str) -> LoginResult
     raise NotAuthenticated("sign-in did not complete")  # pragma: no cover
 
 
-@router.post("/session", dependencies=[PUBLIC])
+@router.post("/session", status_code=201, dependencies=[PUBLIC], responses=problem_responses(429))
 def post_session(body: LoginRequest, request: Request) -> JSONResponse:
     """Sign in with username, password (and one-time code): sets the session cookie, returns the CSRF token."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -129,7 +130,7 @@ def get_me(request: Request, auth: Annotated[Authentication, Depends(authenticat
 
 @router.get("/studies/{study_id}/access")
 def get_study_access(
-    request: Request, auth: Annotated[Authorized, requires(Action.USER_ADMIN, site=None)]
+    study_id: str, request: Request, auth: Annotated[Authorized, requires(Action.USER_ADMIN, site=None)]
 ) -> dict[str, Any]:
     """Who holds which role at which sites in the study (user administration)."""
     with platform_of(request).engine.connect() as connection:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from trialstack.api.access import subject_site_of
 from trialstack.api.commands import etag, execute, if_match_version
+from trialstack.api.openapi import AUTHENTICATED_ERRORS, WRITE_ERRORS
 from trialstack.api.platform import platform_of, study_rules_of
 from trialstack.api.schemas import (
+    FORM_PATTERN,
+    VISIT_PATTERN,
     CompleteRequest,
     EnrolRequest,
     ReasonRequest,
@@ -35,7 +38,7 @@ from trialstack.identity.policy import Action
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
 
-router = APIRouter(prefix="/api/v1/studies/{study_id}", tags=["capture"])
+router = APIRouter(prefix="/api/v1/studies/{study_id}", tags=["capture"], responses=AUTHENTICATED_ERRORS)
 SubjectsRead = Annotated[Authorized, requires(Action.SUBJECT_READ, site=None)]
 Screening = Annotated[Authorized, requires(Action.SUBJECT_SCREEN, site=None)]
 SubjectRead = Annotated[Authorized, requires(Action.SUBJECT_READ, site=subject_site_of)]
@@ -47,6 +50,10 @@ Freezing = Annotated[Authorized, requires(Action.FORM_FREEZE, site=subject_site_
 CasebookLock = Annotated[Authorized, requires(Action.CASEBOOK_LOCK, site=subject_site_of)]
 StudyLock = Annotated[Authorized, requires(Action.STUDY_LOCK, site=None)]
 Signing = Annotated[Authorized, requires(Action.CASEBOOK_SIGN, site=subject_site_of)]
+FormPath = Annotated[
+    str, Path(pattern=FORM_PATTERN, description="A form instance: VISIT.FORM, VISIT.N.FORM or LOGFORM.N (AE.3)")
+]
+VisitPath = Annotated[str, Path(pattern=VISIT_PATTERN, description="A visit instance: VISIT or VISIT.N")]
 
 
 def render_outcome(status: int = 200) -> Callable[[Outcome, list[RecordedEvent]], tuple[int, dict[str, Any]]]:
@@ -114,7 +121,7 @@ def get_subjects(study_id: str, request: Request, auth: SubjectsRead, site: str 
         return {"subjects": list_subjects(connection, study_id, sites)}
 
 
-@router.post("/subjects", status_code=201)
+@router.post("/subjects", status_code=201, responses=WRITE_ERRORS)
 def post_subject(study_id: str, body: ScreenRequest, request: Request, auth: Screening) -> JSONResponse:
     """Screen a new subject at a site; the answer carries its screening number."""
     command = cmd.ScreenSubject(body.site_id, body.screened_on)
@@ -134,7 +141,7 @@ def get_casebook(study_id: str, subject_id: str, request: Request, auth: Subject
     platform = platform_of(request)
     with platform.engine.connect() as connection:
         rules = study_rules_of(connection, study_id)
-        casebook = read_casebook(connection, platform.cache, study_id, subject_id)
+        casebook = read_casebook(connection, platform.cache, study_id, subject_id, platform.vault)
         subject = get_subject(connection, study_id, subject_id)
         signatures = subject_signatures(connection, study_id, subject_id)
     body = {
@@ -147,20 +154,20 @@ def get_casebook(study_id: str, subject_id: str, request: Request, auth: Subject
 
 
 @router.get("/subjects/{subject_id}/forms/{form}")
-def get_form(study_id: str, subject_id: str, form: str, request: Request, auth: SubjectRead) -> JSONResponse:
+def get_form(study_id: str, subject_id: str, form: FormPath, request: Request, auth: SubjectRead) -> JSONResponse:
     """One form instance with its items, values, visibility, SDV state and failing checks."""
     platform = platform_of(request)
     key = FormKey.parse(form)
     with platform.engine.connect() as connection:
         rules = study_rules_of(connection, study_id)
-        casebook = read_casebook(connection, platform.cache, study_id, subject_id)
+        casebook = read_casebook(connection, platform.cache, study_id, subject_id, platform.vault)
     body = {"subject_id": subject_id, "version": casebook.version, **form_detail(rules, casebook, key)}
     return JSONResponse(body, headers={"ETag": etag(casebook.version)})
 
 
-@router.put("/subjects/{subject_id}/forms/{form}")
+@router.put("/subjects/{subject_id}/forms/{form}", responses=WRITE_ERRORS)
 def put_form(
-    study_id: str, subject_id: str, form: str, body: SaveFormRequest, request: Request, auth: DataEntry
+    study_id: str, subject_id: str, form: FormPath, body: SaveFormRequest, request: Request, auth: DataEntry
 ) -> JSONResponse:
     """Save items of a form instance; the answer lists every edit check run and the queries opened or closed."""
     command = cmd.SaveForm(
@@ -183,9 +190,9 @@ def put_form(
     )  # fmt: skip
 
 
-@router.put("/subjects/{subject_id}/visits/{visit}")
+@router.put("/subjects/{subject_id}/visits/{visit}", responses=WRITE_ERRORS)
 def put_visit(
-    study_id: str, subject_id: str, visit: str, body: VisitDateRequest, request: Request, auth: DataEntry
+    study_id: str, subject_id: str, visit: VisitPath, body: VisitDateRequest, request: Request, auth: DataEntry
 ) -> JSONResponse:
     """Record (or correct, with a reason) the date a visit took place; out-of-window dates raise a query."""
     command = cmd.RecordVisitDate(subject_id, VisitKey.parse(visit), body.visit_date, body.reason)
@@ -195,7 +202,7 @@ def put_visit(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/enrolment")
+@router.post("/subjects/{subject_id}/enrolment", responses=WRITE_ERRORS)
 def post_enrolment(
     study_id: str, subject_id: str, body: EnrolRequest, request: Request, auth: Enrolment
 ) -> JSONResponse:
@@ -207,7 +214,7 @@ def post_enrolment(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/screen-failure")
+@router.post("/subjects/{subject_id}/screen-failure", responses=WRITE_ERRORS)
 def post_screen_failure(
     study_id: str, subject_id: str, body: ScreenFailRequest, request: Request, auth: Enrolment
 ) -> JSONResponse:
@@ -219,7 +226,7 @@ def post_screen_failure(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/withdrawal")
+@router.post("/subjects/{subject_id}/withdrawal", responses=WRITE_ERRORS)
 def post_withdrawal(
     study_id: str, subject_id: str, body: WithdrawRequest, request: Request, auth: Withdrawal
 ) -> JSONResponse:
@@ -231,7 +238,7 @@ def post_withdrawal(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/completion")
+@router.post("/subjects/{subject_id}/completion", responses=WRITE_ERRORS)
 def post_completion(
     study_id: str, subject_id: str, body: CompleteRequest, request: Request, auth: Withdrawal
 ) -> JSONResponse:
@@ -243,8 +250,10 @@ def post_completion(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/forms/{form}/sdv")
-def post_sdv(study_id: str, subject_id: str, form: str, body: SdvRequest, request: Request, auth: Sdv) -> JSONResponse:
+@router.post("/subjects/{subject_id}/forms/{form}/sdv", responses=WRITE_ERRORS)
+def post_sdv(
+    study_id: str, subject_id: str, form: FormPath, body: SdvRequest, request: Request, auth: Sdv
+) -> JSONResponse:
     """Source data verification of a form instance (the named items, or every item due for SDV)."""
     command = cmd.VerifySourceData(subject_id, FormKey.parse(form), tuple(body.items))
     return _on_subject(
@@ -253,8 +262,8 @@ def post_sdv(study_id: str, subject_id: str, form: str, body: SdvRequest, reques
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/forms/{form}/freeze")
-def post_freeze(study_id: str, subject_id: str, form: str, request: Request, auth: Freezing) -> JSONResponse:
+@router.post("/subjects/{subject_id}/forms/{form}/freeze", responses=WRITE_ERRORS)
+def post_freeze(study_id: str, subject_id: str, form: FormPath, request: Request, auth: Freezing) -> JSONResponse:
     """Freeze a form instance: no change until a data manager unfreezes it."""
     command = cmd.FreezeForm(subject_id, FormKey.parse(form))
     return _on_subject(
@@ -263,9 +272,9 @@ def post_freeze(study_id: str, subject_id: str, form: str, request: Request, aut
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/forms/{form}/unfreeze")
+@router.post("/subjects/{subject_id}/forms/{form}/unfreeze", responses=WRITE_ERRORS)
 def post_unfreeze(
-    study_id: str, subject_id: str, form: str, body: ReasonRequest, request: Request, auth: Freezing
+    study_id: str, subject_id: str, form: FormPath, body: ReasonRequest, request: Request, auth: Freezing
 ) -> JSONResponse:
     """Unfreeze a form instance, with the reason."""
     command = cmd.UnfreezeForm(subject_id, FormKey.parse(form), body.reason)
@@ -275,7 +284,7 @@ def post_unfreeze(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/lock")
+@router.post("/subjects/{subject_id}/lock", responses=WRITE_ERRORS)
 def post_casebook_lock(study_id: str, subject_id: str, request: Request, auth: CasebookLock) -> JSONResponse:
     """Lock the subject's casebook: no write until it is unlocked with a reason."""
     command = cmd.LockCasebook(subject_id)
@@ -285,7 +294,7 @@ def post_casebook_lock(study_id: str, subject_id: str, request: Request, auth: C
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/unlock")
+@router.post("/subjects/{subject_id}/unlock", responses=WRITE_ERRORS)
 def post_casebook_unlock(
     study_id: str, subject_id: str, body: ReasonRequest, request: Request, auth: CasebookLock
 ) -> JSONResponse:
@@ -297,7 +306,7 @@ def post_casebook_unlock(
     )  # fmt: skip
 
 
-@router.post("/subjects/{subject_id}/signatures")
+@router.post("/subjects/{subject_id}/signatures", responses=WRITE_ERRORS)
 def post_signature(study_id: str, subject_id: str, body: SignRequest, request: Request, auth: Signing) -> JSONResponse:
     """Sign the casebook (or one form): re-authentication, the meaning, printed name and time, bound to a hash
     of what is signed. A wrong password is recorded (SignatureFailed) and answered 401."""
@@ -319,13 +328,13 @@ def _study_command(
     return execute(platform_of(request), auth.actor, request, body, work, render_outcome())
 
 
-@router.post("/lock")
+@router.post("/lock", responses=WRITE_ERRORS)
 def post_study_lock(study_id: str, request: Request, auth: StudyLock) -> JSONResponse:
     """Lock the whole study database (after the last casebook is clean)."""
     return _study_command(request, auth, None, lambda uow: handlers.lock_study(uow, cmd.LockStudy(study_id)))
 
 
-@router.post("/unlock")
+@router.post("/unlock", responses=WRITE_ERRORS)
 def post_study_unlock(study_id: str, body: ReasonRequest, request: Request, auth: StudyLock) -> JSONResponse:
     """Unlock the study database, with the reason."""
     command = cmd.UnlockStudy(study_id, body.reason)

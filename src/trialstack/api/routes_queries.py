@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from trialstack.api.access import query_site_of, subject_site
 from trialstack.api.commands import execute
+from trialstack.api.openapi import AUTHENTICATED_ERRORS, WRITE_ERRORS
 from trialstack.api.platform import platform_of
 from trialstack.api.schemas import CloseQueryRequest, OpenQueryRequest, ReasonRequest, TextRequest
 from trialstack.api.security import Authorized, requires
@@ -21,7 +22,7 @@ from trialstack.queries import commands as qcmd
 from trialstack.queries import handlers
 from trialstack.queries.readmodel import age_in_days, list_queries
 
-router = APIRouter(prefix="/api/v1/studies/{study_id}/queries", tags=["queries"])
+router = APIRouter(prefix="/api/v1/studies/{study_id}/queries", tags=["queries"], responses=AUTHENTICATED_ERRORS)
 QueriesRead = Annotated[Authorized, requires(Action.STUDY_READ, site=None)]
 Opening = Annotated[Authorized, requires(Action.QUERY_OPEN, site=None)]
 Answering = Annotated[Authorized, requires(Action.QUERY_ANSWER, site=query_site_of)]
@@ -56,7 +57,7 @@ def get_queries(
     return {"queries": [{**row, "age_days": age_in_days(row, today)} for row in rows]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=WRITE_ERRORS)
 def post_query(study_id: str, body: OpenQueryRequest, request: Request, auth: Opening) -> JSONResponse:
     """Raise a manual query on an item (monitors and data managers)."""
     platform = platform_of(request)
@@ -80,7 +81,7 @@ def _on_query(
     return execute(platform_of(request), auth.actor, request, body, work, _render())
 
 
-@router.post("/{query_id}/answer")
+@router.post("/{query_id}/answer", responses=WRITE_ERRORS)
 def post_answer(study_id: str, query_id: str, body: TextRequest, request: Request, auth: Answering) -> JSONResponse:
     """The site answers an open query."""
     command = qcmd.AnswerQuery(query_id, body.text)
@@ -90,7 +91,7 @@ def post_answer(study_id: str, query_id: str, body: TextRequest, request: Reques
     )  # fmt: skip
 
 
-@router.post("/{query_id}/requery")
+@router.post("/{query_id}/requery", responses=WRITE_ERRORS)
 def post_requery(study_id: str, query_id: str, body: TextRequest, request: Request, auth: Requerying) -> JSONResponse:
     """The answer did not resolve it: ask again."""
     command = qcmd.RequeryQuery(query_id, body.text)
@@ -100,7 +101,7 @@ def post_requery(study_id: str, query_id: str, body: TextRequest, request: Reque
     )  # fmt: skip
 
 
-@router.post("/{query_id}/close")
+@router.post("/{query_id}/close", responses=WRITE_ERRORS)
 def post_close(study_id: str, query_id: str, body: CloseQueryRequest, request: Request, auth: Closing) -> JSONResponse:
     """Close a query (data managers and monitors only)."""
     command = qcmd.CloseQuery(query_id, body.resolution)
@@ -110,7 +111,7 @@ def post_close(study_id: str, query_id: str, body: CloseQueryRequest, request: R
     )  # fmt: skip
 
 
-@router.post("/{query_id}/cancel")
+@router.post("/{query_id}/cancel", responses=WRITE_ERRORS)
 def post_cancel(study_id: str, query_id: str, body: ReasonRequest, request: Request, auth: Closing) -> JSONResponse:
     """Cancel a query raised in error, with the reason."""
     command = qcmd.CancelQuery(query_id, body.reason)

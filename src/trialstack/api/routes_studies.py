@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from trialstack.api.openapi import AUTHENTICATED_ERRORS
 from trialstack.api.platform import platform_of
 from trialstack.api.security import Authorized, current_principal, requires
 from trialstack.identity.policy import Action, Principal
@@ -19,11 +20,23 @@ from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.registry import is_blinded
 from trialstack.protocol.readmodel import list_versions, version_in_force
 
-router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+router = APIRouter(prefix="/api/v1/studies", tags=["studies"], responses=AUTHENTICATED_ERRORS)
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 StudyRead = Annotated[Authorized, requires(Action.STUDY_READ, site=None)]
 EventsRead = Annotated[Authorized, requires(Action.EVENTS_READ, site=None)]
 SSE_POLL_SECONDS = 1.0
+SSE = "text/event-stream"
+# One server-sent event (OpenAPI 3.1: the schema of an event-stream describes each event): `id` is the
+# study_seq, `event` the event type, `data` the event as JSON (the feed's shape); comments and `retry` aside.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer"},
+    },
+}
 
 
 @router.get("")
@@ -91,7 +104,13 @@ def _event_json(e: RecordedEvent) -> dict[str, Any]:
     }
 
 
-@router.get("/{study_id}/events/stream")
+@router.get(
+    "/{study_id}/events/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "Server-sent events, one per ledger event", "content": {SSE: {"schema": SSE_EVENT}}}
+    },
+)
 async def stream_events(
     study_id: str,
     request: Request,
@@ -132,4 +151,4 @@ async def stream_events(
                 yield ": keep-alive\n\n"
                 await asyncio.sleep(SSE_POLL_SECONDS)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(events(), media_type=SSE, headers={"Cache-Control": "no-cache"})

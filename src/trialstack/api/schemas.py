@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# What the OpenAPI document says of dates and form instances (capture/refs.py is the grammar); the handlers
+# still check that a date is a real day and that the visit and form exist in the study.
+FORM_PATTERN = r"^[A-Z][A-Z0-9_]*(\.[1-9][0-9]*)?\.[A-Z][A-Z0-9_]*$|^[A-Z][A-Z0-9_]*\.[1-9][0-9]*$"
+VISIT_PATTERN = r"^[A-Z][A-Z0-9_]*(\.[1-9][0-9]*)?$"
+DATE_FORMAT: dict[str, Any] = {"format": "date"}
+
+
+def date_field(description: str = "ISO date (YYYY-MM-DD)") -> Any:
+    return Field(description=description, json_schema_extra=DATE_FORMAT)
 
 
 class Body(BaseModel):
@@ -11,29 +23,29 @@ class Body(BaseModel):
 
 class ScreenRequest(Body):
     site_id: str = Field(min_length=1, max_length=20)
-    screened_on: str = Field(description="ISO date (YYYY-MM-DD)")
+    screened_on: str = date_field()
 
 
 class EnrolRequest(Body):
-    enrolled_on: str
+    enrolled_on: str = date_field()
 
 
 class ScreenFailRequest(Body):
-    failed_on: str
+    failed_on: str = date_field()
     reason: str = Field(min_length=1)
 
 
 class WithdrawRequest(Body):
-    withdrawn_on: str
+    withdrawn_on: str = date_field()
     reason: str = Field(min_length=1)
 
 
 class CompleteRequest(Body):
-    completed_on: str
+    completed_on: str = date_field()
 
 
 class VisitDateRequest(Body):
-    visit_date: str
+    visit_date: str = date_field()
     reason: str | None = None
 
 
@@ -66,7 +78,7 @@ class ReasonRequest(Body):
 
 class OpenQueryRequest(Body):
     subject_id: str
-    form: str
+    form: str = Field(pattern=FORM_PATTERN, description="A form instance: VISIT.FORM, VISIT.N.FORM or LOGFORM.N")
     item: str
     text: str = Field(min_length=1)
 
@@ -84,5 +96,7 @@ class SignRequest(Body):
 
     password: str = Field(min_length=1)
     meaning: str = Field(min_length=1, examples=["I confirm the data in this casebook are accurate and complete."])
-    form: str | None = Field(default=None, description="A form instance to sign; the whole casebook when absent")
+    form: str | None = Field(
+        default=None, pattern=FORM_PATTERN, description="A form instance to sign; the whole casebook when absent"
+    )
     totp: str | None = None

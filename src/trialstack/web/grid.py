@@ -4,12 +4,14 @@ queries, SDV, freeze and lock marks, and a one-line summary per visit for the su
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from trialstack.capture.checks import StudyRules
+from trialstack.capture.decide import new_data_refusal, new_visit_refusal
 from trialstack.capture.model import Casebook
+from trialstack.capture.refs import FormKey
 from trialstack.capture.views import casebook_matrix
 
 ACTIVE_STATUSES = frozenset({"screening", "enrolled"})
@@ -38,6 +40,8 @@ class VisitColumn:
     out_of_window: bool
     overdue: bool
     cells: dict[str, Cell] = field(default_factory=dict)
+    not_applicable: bool = False
+    """Never dated and no longer possible: the subject failed screening or withdrew before it."""
 
     @property
     def summary(self) -> str:
@@ -59,6 +63,8 @@ class Grid:
     log_forms: list[Cell]
     repeating: list[tuple[str, str, str]]
     """(visit id, name, next instance) of repeating visits: what `+ add` creates."""
+    closed_logs: dict[str, str] = field(default_factory=dict)
+    """Log forms that take no new record (after a screen failure), with the reason."""
 
     def column(self, visit: str) -> VisitColumn | None:
         return next((column for column in self.columns if column.visit == visit), None)
@@ -100,6 +106,9 @@ def build_grid(rules: StudyRules, casebook: Casebook, queries: list[dict[str, An
     form_rows: dict[str, str] = {}
     for visit in matrix["visits"]:
         window = visit.get("window") or {}
+        declared = rules.definition.visit(visit["visit_id"])
+        earliest = date.fromisoformat(window["earliest"]) if window else None
+        closed = declared is not None and new_visit_refusal(casebook, declared, earliest) is not None
         cells = {}
         for raw in visit["forms"]:
             form_rows.setdefault(raw["form_id"], raw["name"])
@@ -115,18 +124,25 @@ def build_grid(rules: StudyRules, casebook: Casebook, queries: list[dict[str, An
                 out_of_window=bool(visit.get("out_of_window")),
                 overdue=is_overdue(visit, status, today),
                 cells=cells,
+                not_applicable=closed and not visit.get("date"),
             )
         )
     repeating = []
     for planned in rules.definition.schedule.visits:
-        if planned.repeating:
+        if planned.repeating and new_visit_refusal(casebook, planned, None) is None:
             done = [c for c in columns if c.visit_id == planned.id]
             repeating.append((planned.id, planned.name, f"{planned.id}.{len(done) + 1}"))
             for form_id in planned.forms:
                 form = rules.definition.form(form_id)
                 form_rows.setdefault(form_id, form.name if form is not None else form_id)
     logs = [_cell(raw, opened, answered) for raw in matrix["log_forms"]]
-    return Grid(columns, list(form_rows.items()), logs, repeating)
+    grid = Grid(columns, list(form_rows.items()), logs, repeating)
+    closed_logs = {}
+    for form_id in rules.definition.schedule.log_forms:
+        refusal = new_data_refusal(rules, casebook, FormKey.parse(next_log_record(grid, form_id)))
+        if refusal is not None:
+            closed_logs[form_id] = refusal
+    return replace(grid, closed_logs=closed_logs)
 
 
 def next_log_record(grid: Grid, form_id: str) -> str:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Connection
 
 Emit = Callable[[str], object]
 
@@ -29,6 +30,25 @@ def line(name: str, value: float, unit: str, baseline: float | None = None, base
     if baseline:
         text += f" ({value / baseline:.2f}× {baseline_name})"
     return text
+
+
+def durability(connection: Connection) -> str:
+    """The commit durability of a connection, checked: every figure is measured with an acknowledged commit on disk.
+
+    SQLite must run WAL with `synchronous = FULL` (2) and PostgreSQL with `synchronous_commit = on`, the settings
+    TrialStack's engine uses; a benchmark whose baseline ran with weaker settings would flatter the baseline.
+    """
+    if connection.dialect.name == "postgresql":
+        commit = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+        fsync = connection.exec_driver_sql("SHOW fsync").scalar()
+        if (commit, fsync) != ("on", "on"):
+            raise RuntimeError(f"PostgreSQL runs with synchronous_commit={commit} fsync={fsync}: not durable")
+        return "synchronous_commit=on fsync=on"
+    journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    if (journal, synchronous) != ("wal", 2):
+        raise RuntimeError(f"SQLite runs with journal_mode={journal} synchronous={synchronous}: not WAL + FULL")
+    return "journal_mode=wal synchronous=FULL"
 
 
 @contextmanager

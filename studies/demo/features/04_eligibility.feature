@@ -176,3 +176,24 @@ Feature: Eligibility and enrolment at Day 1
     Then the subject is screen failed
     When the coordinator enters PULSE 70 on the "Day 1" vital signs
     Then the save is refused with "failed screening"
+
+  Scenario: A screen failure's screening data are still corrected with a reason, but no later visit is added
+    Given the coordinator saves the "Day 1" eligibility confirmation with:
+      | item    | value |
+      | IEINC03 | N     |
+      | IEEXC02 | N     |
+      | IEEXC04 | N     |
+      | IEYN    | N     |
+    And the investigator records a screen failure on 2026-02-02 because "hypertension diagnosed 6 weeks before screening"
+    And the subject is screen failed
+    When the monitor raises a query on PULSE on the "Screening" vital signs saying "Source says 78?"
+    And the coordinator enters PULSE 78 on the "Screening" vital signs
+    Then the save is refused with "needs a reason for change"
+    When the coordinator corrects PULSE to 78 on the "Screening" vital signs because "transcription error"
+    Then the save is accepted
+    And PULSE on the "Screening" vital signs is 78
+    When the coordinator answers query "Q-0101-001-001" with "Corrected from the source worksheet."
+    And the data manager closes query "Q-0101-001-001" with "Correction verified."
+    Then query "Q-0101-001-001" is closed
+    When the "Week 2" visit took place on 2026-02-16
+    Then the visit date is refused with "failed screening"

@@ -1,0 +1,3 @@
+from tests.integration.identity.support import fast_passwords, loaded
+
+__all__ = ["fast_passwords", "loaded"]

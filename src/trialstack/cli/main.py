@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import audit, bdd, demo, export, ledger, reliability, study, study_publish, users
+from trialstack.cli import audit, bdd, demo, export, ledger, study, study_publish, users
+from trialstack.cli import backup as backup_cli
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.cli.demo import DEMO_STUDY
 from trialstack.errors import TrialStackError
@@ -26,13 +27,14 @@ app.add_typer(bench_app, name="bench")
 
 app.add_typer(study.app, name="study")
 app.add_typer(bdd.app, name="bdd")
-app.add_typer(reliability.app, name="reliability")
 study.app.command("load")(study_publish.load_command)
 
 app.command("demo")(demo.demo_command)
 app.command("init")(ledger.init_command)
 app.command("verify")(ledger.verify_command)
 app.command("rebuild")(ledger.rebuild_command)
+app.command("backup")(backup_cli.backup_command)
+app.command("restore")(backup_cli.restore_command)
 
 app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import audit, bdd, demo, export, ledger, study, study_publish, users
+from trialstack.cli import audit, bdd, demo, export, ledger, reliability, study, study_publish, users
 from trialstack.cli import backup as backup_cli
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.cli.demo import DEMO_STUDY
@@ -27,6 +27,7 @@ app.add_typer(bench_app, name="bench")
 
 app.add_typer(study.app, name="study")
 app.add_typer(bdd.app, name="bdd")
+app.add_typer(reliability.app, name="reliability")
 study.app.command("load")(study_publish.load_command)
 
 app.command("demo")(demo.demo_command)

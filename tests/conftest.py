@@ -16,6 +16,10 @@ from trialstack.bootstrap import Platform, bootstrap
 from trialstack.clock import FixedClock
 from trialstack.settings import Settings
 
+TEST_VAULT_KEY = "dGVzdC1vbmx5LXZhdWx0LW1hc3Rlci1rZXktMzItYnk"
+"""The suite's personal-data vault master key (PostgreSQL has no default key); tests of key handling unset it."""
+os.environ.setdefault("TRIALSTACK_VAULT_KEY", TEST_VAULT_KEY)
+
 POSTGRES_SERVER = os.environ.get("TRIALSTACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 
 import trialstack.bdd.events  # noqa: F401  (registers SpecificationGateOverridden for decode and the feed)
 from trialstack.capture.readmodel import CasebookReadModel
-from trialstack.clock import Clock, SystemClock
+from trialstack.capture.status_readmodel import CasebookStatusReadModel
+from trialstack.clock import Clock, SystemClock, utc_timestamp
 from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
@@ -17,6 +18,7 @@ from trialstack.ledger.migrate import upgrade
 from trialstack.ledger.projections import ensure_projections
 from trialstack.ledger.readmodel import StreamIndex
 from trialstack.ledger.uow import UnitOfWork
+from trialstack.ledger.vault import Vault, VaultKeySource
 from trialstack.ledger.wiring import LedgerWiring
 from trialstack.protocol.readmodel import StudyVersions
 from trialstack.queries import handlers as query_policies
@@ -30,6 +32,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(StreamIndex())
     wiring.add_projection(StudyVersions())
     wiring.add_projection(CasebookReadModel())
+    wiring.add_projection(CasebookStatusReadModel())
     wiring.add_projection(QueryReadModel())
     wiring.add_projection(IdentityReadModel())
     for event_type, reactor in query_policies.REACTORS.items():
@@ -39,16 +42,21 @@ def build_wiring() -> LedgerWiring:
 
 @dataclass
 class Platform:
-    """A running TrialStack: settings, the database engine, the wiring and the clock."""
+    """A running TrialStack: settings, the database engine, the wiring, the clock and the personal-data vault."""
 
     settings: Settings
     engine: Engine
     wiring: LedgerWiring
     clock: Clock = field(default_factory=SystemClock)
     cache: StreamStateCache = field(default_factory=StreamStateCache)
+    vault: Vault = field(default_factory=lambda: Vault(VaultKeySource(ephemeral=True)))
 
     def unit_of_work(self, actor: Actor, correlation_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.wiring, self.clock, actor, correlation_id, self.cache)
+        return UnitOfWork(self.engine, self.wiring, self.clock, actor, correlation_id, self.cache, self.vault)
+
+    def check_vault(self) -> None:
+        """Open the vault now: a missing or wrong master key is one clear error before anything is served."""
+        self.vault.check(self.engine, utc_timestamp(self.clock.now()))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,4 +76,5 @@ def bootstrap(
     if migrate:
         upgrade(engine)
         ensure_projections(engine, wiring)
-    return Platform(settings=settings, engine=engine, wiring=wiring, clock=clock or SystemClock())
+    vault = Vault(VaultKeySource.from_settings(settings.database_url, settings.vault_key, settings.vault_key_file))
+    return Platform(settings=settings, engine=engine, wiring=wiring, clock=clock or SystemClock(), vault=vault)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from trialstack.bdd import steps_checks, steps_eligibility, steps_forms, steps_monitoring, steps_subjects
+from trialstack.bdd import (
+    steps_checks,
+    steps_eligibility,
+    steps_forms,
+    steps_monitoring,
+    steps_personal,
+    steps_subjects,
+)
 from trialstack.bdd.registry import LIBRARY, StepLibrary
 
-STEP_MODULES = (steps_subjects, steps_forms, steps_checks, steps_eligibility, steps_monitoring)
+STEP_MODULES = (steps_subjects, steps_forms, steps_checks, steps_eligibility, steps_monitoring, steps_personal)
 TOPICS = (
     steps_subjects.TIME,
     steps_subjects.SUBJECTS,
@@ -14,6 +21,7 @@ TOPICS = (
     steps_checks.QUERIES,
     steps_eligibility.ELIGIBILITY,
     steps_monitoring.MONITORING,
+    steps_personal.PERSONAL,
     steps_forms.REFUSALS,
 )
 

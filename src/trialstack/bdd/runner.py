@@ -38,7 +38,6 @@ from trialstack.clock import FixedClock
 from trialstack.errors import TrialStackError
 from trialstack.ledger.envelope import Actor
 from trialstack.ledger.schema import study_head
-from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.verify import verify_study
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
@@ -77,7 +76,7 @@ def _template(directory: Path, version: StudyVersion) -> Path:
     path = directory / "template.db"
     platform = _platform(path, migrate=True)
     try:
-        with UnitOfWork(platform.engine, platform.wiring, platform.clock, STUDY_BUILDER, "bdd-publish") as uow:
+        with platform.unit_of_work(STUDY_BUILDER, "bdd-publish") as uow:
             publish_study_version(uow, PublishStudyVersion(version, "yaml", "study under test"))
             uow.commit()
     finally:

@@ -117,7 +117,15 @@ class World:
     def _unit_of_work(self, actor: Actor, cache: StreamStateCache | None = None) -> UnitOfWork:
         correlation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         platform = self.platform
-        return UnitOfWork(platform.engine, platform.wiring, platform.clock, actor, correlation, cache or platform.cache)
+        return UnitOfWork(
+            platform.engine,
+            platform.wiring,
+            platform.clock,
+            actor,
+            correlation,
+            cache or platform.cache,
+            platform.vault,
+        )
 
     def command(
         self,
@@ -197,7 +205,8 @@ class World:
     # reading ----------------------------------------------------------------------------------------------
     def casebook(self, subject: str | None = None) -> Casebook:
         with self.platform.engine.connect() as connection:
-            return read_casebook(connection, self.platform.cache, self.study_id, subject or self.require_subject())
+            subject_id = subject or self.require_subject()
+            return read_casebook(connection, self.platform.cache, self.study_id, subject_id, self.platform.vault)
 
     def queries(self) -> list[dict[str, Any]]:
         with self.platform.engine.connect() as connection:

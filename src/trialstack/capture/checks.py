@@ -58,6 +58,7 @@ class StudyRules:
             )
         self.derived: dict[str, list[tuple[Item, CompiledRule]]] = {}
         self.visible: dict[tuple[str, str], CompiledRule] = {}
+        self.personal = frozenset((f.id, i.id) for f in definition.forms for i in f.items if i.personal)
         for form in definition.forms:
             for item in form.items:
                 local = symbols.for_form(form.id)

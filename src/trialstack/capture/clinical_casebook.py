@@ -8,12 +8,15 @@ forms and items come out in the order the definition declares them, so exports a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import BaseModel
+
 from trialstack.capture import events as ev
 from trialstack.capture.checks import WINDOW_ITEM
+from trialstack.capture.model import ERASED
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.registry import decode
@@ -30,6 +33,7 @@ from trialstack.standards.clinical import (
 
 DERIVED = "derived: computed by the system from the item's expression"
 QueriesByTarget = Mapping[tuple[str, str], Sequence[QueryRecord]]
+Reveal = Callable[[list[BaseModel]], list[BaseModel]]
 
 
 def signature_definition_id(meaning: str) -> str:
@@ -52,11 +56,20 @@ def subject_record(
     site_id: str,
     events: Iterable[RecordedEvent],
     queries: QueriesByTarget | None = None,
+    reveal: Reveal | None = None,
 ) -> SubjectRecord:
-    """The subject's casebook with its full audit trail, queries and signatures, from its stream's events."""
+    """The subject's casebook with its full audit trail, queries and signatures, from its stream's events.
+
+    `reveal` turns the vault references of personal values into the values (or ERASED); without it, an export
+    carries the references.
+    """
     trails = _Trails()
-    for recorded in events:
-        _fold(trails, decode(recorded), recorded, site_id)
+    recorded_events = list(events)
+    payloads = [decode(recorded) for recorded in recorded_events]
+    if reveal is not None:
+        payloads = reveal(payloads)
+    for payload, recorded in zip(payloads, recorded_events, strict=True):
+        _fold(trails, payload, recorded, site_id)
     queries = queries or {}
     for target, item in queries:
         if item == WINDOW_ITEM:
@@ -112,6 +125,11 @@ def _fold(trails: _Trails, event: object, recorded: RecordedEvent, site_id: str)
         item_trail(event.form, event.item).append(entry(event.previous_value, None, why))
     elif isinstance(event, ev.ItemValueDerived):
         item_trail(event.form, event.item).append(entry(event.previous_value, event.value, reason or DERIVED))
+    elif isinstance(event, ev.PersonalDataErased):
+        why = "personal data erased" + (f": {reason}" if reason else "")
+        for place in event.items:
+            form, item = place.rsplit("/", 1)
+            item_trail(form, item).append(entry(ERASED, ERASED, why))
     elif isinstance(event, ev.CasebookSigned):
         signed = SignatureRecord(
             signature_definition_id(event.meaning), event.signer, site_id, datetime.fromisoformat(event.signed_at)

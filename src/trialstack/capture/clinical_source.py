@@ -9,17 +9,20 @@ later is simply not in this export. Queries belong to the queries context: the a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import Connection, Engine, select
 
 from trialstack.capture import events as ev
+from trialstack.capture import personal
 from trialstack.capture.clinical_casebook import QueriesByTarget, signature_definition_id, subject_record
 from trialstack.capture.handlers import SUBJECT
 from trialstack.capture.readmodel import signature_table, subject_table
 from trialstack.capture.refs import subject_stream_id
 from trialstack.ledger import store
 from trialstack.ledger.schema import ledger_event, study_head
+from trialstack.ledger.vault import Vault
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.queries import events as query_events
 from trialstack.standards.clinical import SignatureDefinition, SubjectRecord, UserRecord
@@ -33,6 +36,7 @@ _CAPTURE_EXPORTED = (
     ev.ItemValueChanged,
     ev.ItemMarkedNotDone,
     ev.ItemValueDerived,
+    ev.PersonalDataErased,
     ev.CasebookSigned,
 )
 _QUERY_EVENTS = (
@@ -48,9 +52,16 @@ class CaptureClinicalData:
     """The captured data of one study as of its ledger position now; `subjects()` streams one at a time."""
 
     def __init__(
-        self, engine: Engine, definition: StudyDefinition, queries: QueryLookup | None = None, page_size: int = 200
+        self,
+        engine: Engine,
+        definition: StudyDefinition,
+        queries: QueryLookup | None = None,
+        page_size: int = 200,
+        *,
+        vault: Vault,
     ) -> None:
         self.engine = engine
+        self.vault = vault
         self.definition = definition
         self.study_id = definition.study.id
         self.queries = queries
@@ -98,7 +109,10 @@ class CaptureClinicalData:
                 if not events:
                     continue
                 queries = self.queries(connection, self.study_id, subject_id, self.as_of) if self.queries else None
-                yield subject_record(self.definition, subject_id, site_id, events, queries)
+                reveal = functools.partial(
+                    personal.reveal, connection, self.vault, personal.vault_owner(self.study_id, subject_id)
+                )
+                yield subject_record(self.definition, subject_id, site_id, events, queries, reveal=reveal)
 
     def _subject_keys(self, connection: Connection) -> Iterator[tuple[str, str]]:
         """(subject, site) in subject order, a page at a time (keyset paging: flat memory, no open cursor)."""

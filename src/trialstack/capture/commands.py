@@ -34,6 +34,14 @@ class WithdrawSubject:
 
 
 @dataclass(frozen=True)
+class ErasePersonalData:
+    """Crypto-shred a subject's personal data (its vault key); the clinical data and the audit trail stay."""
+
+    subject_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CompleteSubject:
     subject_id: str
     completed_on: str

@@ -1,4 +1,9 @@
-"""Events of the capture context (EDC). Every data event names the StudyVersion it was decided under."""
+"""Events of the capture context (EDC). Every data event names the StudyVersion it was decided under.
+
+Values of items the study marks `personal` never appear here: the handler seals them into the personal-data vault
+and the event carries the vault reference in `value` / `previous_value` and a keyed hash in `value_hash` /
+`previous_value_hash` (set exactly when the value is sealed), so the audit trail still shows each change.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ class ItemValueEntered(CaptureEvent):
     value: str
     unit: str | None = None
     study_version: str
+    value_hash: str | None = None
 
 
 @event_type(CONTEXT)
@@ -85,6 +91,8 @@ class ItemValueChanged(CaptureEvent):
     previous_value: str | None
     unit: str | None = None
     study_version: str
+    value_hash: str | None = None
+    previous_value_hash: str | None = None
 
 
 @event_type(CONTEXT)
@@ -97,6 +105,7 @@ class ItemMarkedNotDone(CaptureEvent):
     not_done_reason: str
     previous_value: str | None = None
     study_version: str
+    previous_value_hash: str | None = None
 
 
 @event_type(CONTEXT)
@@ -201,6 +210,15 @@ class SignatureInvalidated(CaptureEvent):
     signature_id: str
     scope: str
     changed: str
+
+
+@event_type(CONTEXT)
+class PersonalDataErased(CaptureEvent):
+    """The subject's personal data was crypto-shredded (its vault key destroyed); `items` lists the form/item
+    places that held personal values, now unrecoverable. The envelope's `reason` says why."""
+
+    subject_id: str
+    items: list[str]
 
 
 @event_type(CONTEXT)

@@ -6,7 +6,7 @@ and read models land in the same transaction, and the response can report them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from trialstack.capture import commands as cmd
 from trialstack.capture import decide as rules_of
-from trialstack.capture import signatures
+from trialstack.capture import erasure, personal, signatures
 from trialstack.capture.checks import CheckResult, StudyRules, rules_for
 from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
 from trialstack.capture.readmodel import next_subject_number
@@ -27,6 +27,7 @@ from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict
 from trialstack.ledger.registry import decode, encode
 from trialstack.ledger.uow import UnitOfWork
+from trialstack.ledger.vault import Vault
 from trialstack.protocol.readmodel import version_in_force
 
 SUBJECT = "subject"
@@ -56,43 +57,68 @@ def study_rules(uow: UnitOfWork, study_id: str) -> StudyRules:
     return rules_in_force(uow.connection, study_id)
 
 
-def read_casebook(connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str) -> Casebook:
-    """Fold the subject's stream, starting from the cached state when there is one (reads and writes alike)."""
+def _fold_casebook(connection: Connection, vault: Vault, state: Casebook, events: Sequence[RecordedEvent]) -> Casebook:
+    """Fold recorded subject events into a casebook, revealing personal values from the vault as they fold."""
+    owner = personal.vault_owner(state.study_id, state.subject_id)
+    for payload in personal.reveal(connection, vault, owner, list(map(decode, events))):
+        state = evolve(payload, state)
+    return replace(state, version=events[-1].stream_version) if events else state
+
+
+def read_casebook(
+    connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str, vault: Vault
+) -> Casebook:
+    """Fold the subject's stream (committed events, outside a unit of work), from the cached state when there is one.
+
+    Personal values are revealed from the vault as they fold, so checks, derivations and pages read plain values.
+    """
     stream_id = subject_stream_id(study_id, subject_id)
     cached = cache.get(SUBJECT, stream_id)
     state: Casebook = cached if isinstance(cached, Casebook) else Casebook(study_id, subject_id)
     events = store.read_stream(connection, SUBJECT, stream_id, after_version=state.version)
-    for recorded in events:
-        state = evolve(decode(recorded), state)
     if events:
-        state = replace(state, version=events[-1].stream_version)
+        state = _fold_casebook(connection, vault, state, events)
         cache.put(SUBJECT, stream_id, state)
     return state
 
 
 def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
-    return read_casebook(uow.connection, uow.cache, study_id, subject_id)
+    """The casebook as this unit's transaction sees it (the shared cache gets it only if the unit commits)."""
+    return uow.load(
+        SUBJECT,
+        subject_stream_id(study_id, subject_id),
+        Casebook(study_id, subject_id),
+        lambda state, events: _fold_casebook(uow.connection, uow.vault, state, events),
+    )
+
+
+def _fold_study(state: StudyStatus, events: Sequence[RecordedEvent]) -> StudyStatus:
+    for recorded in events:
+        state = evolve_study(decode(recorded), state)
+    return replace(state, version=events[-1].stream_version)
 
 
 def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
     """The study-level stream (lock state), folded from the cached state onwards."""
-    cached = uow.cache.get(STUDY, study_id)
-    state: StudyStatus = cached if isinstance(cached, StudyStatus) else StudyStatus(study_id)
-    events = uow.read_stream(STUDY, study_id, after_version=state.version)
-    for recorded in events:
-        state = evolve_study(decode(recorded), state)
-    if events:
-        state = replace(state, version=events[-1].stream_version)
-        uow.cache.put(STUDY, study_id, state)
-    return state
+    return uow.load(STUDY, study_id, StudyStatus(study_id), _fold_study)
 
 
 def _today(uow: UnitOfWork) -> date:
     return uow.clock.now().date()
 
 
-def _append(uow: UnitOfWork, study_id: str, casebook: Casebook, decision: rules_of.Decision, expected: int) -> Outcome:
-    new = [encode(event, reason=decision.reasons.get(index)) for index, event in enumerate(decision.events)]
+def _append(
+    uow: UnitOfWork,
+    study_id: str,
+    casebook: Casebook,
+    decision: rules_of.Decision,
+    expected: int,
+    personal_items: frozenset[tuple[str, str]] = frozenset(),
+) -> Outcome:
+    owner = personal.vault_owner(study_id, casebook.subject_id)
+    at = utc_timestamp(uow.clock.now())
+    events = personal.seal(uow.connection, uow.vault, owner, personal_items, decision.events, at)
+    new = [encode(event, reason=decision.reasons.get(index)) for index, event in enumerate(events)]
     recorded = uow.append(
         study_id, SUBJECT, subject_stream_id(study_id, casebook.subject_id), new, expected_version=expected
     )
@@ -114,7 +140,8 @@ def _on_subject(
         raise NotFound(f"subject {subject_id} does not exist in study {study_id}", field="subject")
     if expected_version is not None and expected_version != casebook.version:
         raise ConcurrencyConflict(SUBJECT, subject_stream_id(study_id, subject_id), expected_version, casebook.version)
-    return _append(uow, study_id, casebook, decide(casebook, study, rules, _today(uow)), casebook.version)
+    decision = decide(casebook, study, rules, _today(uow))
+    return _append(uow, study_id, casebook, decision, casebook.version, rules.personal)
 
 
 def screen_subject(uow: UnitOfWork, study_id: str, command: cmd.ScreenSubject) -> Outcome:
@@ -127,7 +154,7 @@ def screen_subject(uow: UnitOfWork, study_id: str, command: cmd.ScreenSubject) -
         if uow.stream_version(SUBJECT, subject_stream_id(study_id, subject_id)) != 0:
             continue
         decision = rules_of.screen(study, rules, command, subject_id, _today(uow))
-        return _append(uow, study_id, Casebook(study_id, subject_id), decision, 0)
+        return _append(uow, study_id, Casebook(study_id, subject_id), decision, 0, rules.personal)
     raise ConcurrencyConflict(SUBJECT, f"{study_id}/{command.site_id}-*", 0, -1)
 
 
@@ -211,6 +238,15 @@ def sign_casebook(uow: UnitOfWork, study_id: str, command: cmd.SignCasebook) -> 
         lambda c, s, r, _: rules_of.Decision(list(signatures.sign(c, s, command, signed_at))),
         None,
     )
+
+
+def erase_personal_data(uow: UnitOfWork, study_id: str, command: cmd.ErasePersonalData) -> Outcome:
+    """Crypto-shred the subject's personal data and record it: the event and the key's destruction commit together."""
+    outcome = _on_subject(
+        uow, study_id, command.subject_id, lambda c, s, r, _: erasure.erase_personal_data(c, r, command), None
+    )
+    uow.vault.erase(uow.connection, personal.vault_owner(study_id, command.subject_id), utc_timestamp(uow.clock.now()))
+    return outcome
 
 
 def lock_study(uow: UnitOfWork, command: cmd.LockStudy) -> Outcome:

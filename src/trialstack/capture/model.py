@@ -23,16 +23,21 @@ class SubjectStatus(StrEnum):
     COMPLETED = "completed"
 
 
+ERASED = "[erased]"
+"""What a personal value reads as once its subject's personal data was erased (the vault key is gone)."""
+
+
 @dataclass(frozen=True)
 class ItemState:
     value: str | None = None
     unit: str | None = None
     not_done_reason: str | None = None
     derived: bool = False
+    erased: bool = False
 
     @property
     def has_entry(self) -> bool:
-        return self.value is not None or self.not_done_reason is not None
+        return self.value is not None or self.not_done_reason is not None or self.erased
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Casebook:
     forms: Mapping[FormKey, FormState] = field(default_factory=lambda: MappingProxyType({}))
     failing: frozenset[tuple[str, str]] = frozenset()
     locked: bool = False
+    personal_data_erased: bool = False
     signatures: Mapping[str, Signature] = field(default_factory=lambda: MappingProxyType({}))
     version: int = 0
 
@@ -171,6 +177,14 @@ def _(event: ev.ItemMarkedNotDone, state: Casebook) -> Casebook:
 @evolve.register
 def _(event: ev.ItemValueDerived, state: Casebook) -> Casebook:
     return _with_item(state, event.form, event.item, ItemState(value=event.value, derived=True))
+
+
+@evolve.register
+def _(event: ev.PersonalDataErased, state: Casebook) -> Casebook:
+    for place in event.items:
+        form, item = place.rsplit("/", 1)
+        state = _with_item(state, form, item, ItemState(erased=True))
+    return replace(state, personal_data_erased=True)
 
 
 @evolve.register

@@ -204,7 +204,9 @@ class CasebookReadModel(FoldingProjection):
             "changes": -1,
         }
         item["changes"] += 1
-        item["value"] = payload.get("value")
+        # A personal value's vault reference stays out (it is random per run, so rebuilds and seeded demos would
+        # differ); pages reveal personal values from the casebook fold.
+        item["value"] = None if payload.get("value_hash") else payload.get("value")
         item["unit"] = payload.get("unit")
         item["not_done_reason"] = payload.get("not_done_reason")
         item["derived"] = event.event_type == "ItemValueDerived"

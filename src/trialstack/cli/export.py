@@ -33,7 +33,7 @@ def export_group() -> None:
 
 def clinical_source(platform: Platform, version: StudyVersion) -> ClinicalDataSource:
     """The captured data of the study as of now: capture's casebooks with the queries raised on them."""
-    return CaptureClinicalData(platform.engine, version.definition, queries=subject_queries)
+    return CaptureClinicalData(platform.engine, version.definition, queries=subject_queries, vault=platform.vault)
 
 
 def load_version(platform: Platform, study_id: str) -> StudyVersion:

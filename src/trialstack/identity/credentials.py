@@ -1,5 +1,8 @@
 """The credential store: password hashes, TOTP secrets and the session-signing key, deliberately outside the ledger.
 
+TOTP secrets must be readable to check a code, so they are not hashed but encrypted in the personal-data vault
+(under the account's own key); the table keeps only the vault reference.
+
 The ledger is append-only, copied into audit packages and relayed to every integration through the outbox; a
 password hash there could never be erased and would be handed to anyone reading the event stream for offline
 guessing. So the ledger records that a password changed (`PasswordChanged`) and this table holds the hash. These
@@ -10,11 +13,14 @@ the Alembic migration 0003 creates them.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
+
+from trialstack.ledger.vault import Vault
 
 credential_metadata = MetaData()
 
@@ -36,6 +42,8 @@ platform_secret = Table(
 )
 
 SECRET_KEY_ENV = "TRIALSTACK_SECRET_KEY"
+_VAULT_REF = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A vault reference (a UUID); a base32 TOTP secret in clear never matches it."""
 _SESSION_KEY = "session-signing-key"
 
 
@@ -55,18 +63,32 @@ def password_hash(connection: Connection, username: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def set_totp_secret(connection: Connection, username: str, secret: str | None, at: str) -> None:
-    _upsert(connection, credential, username, {"totp_secret": secret, "totp_last_step": None, "updated_at": at})
+def _vault_owner(username: str) -> str:
+    return f"user:{username}"
 
 
-def totp_secret(connection: Connection, username: str) -> tuple[str | None, int | None]:
-    """The shared TOTP secret and the last time step accepted (a code is never accepted twice)."""
+def set_totp_secret(connection: Connection, vault: Vault, username: str, secret: str | None, at: str) -> None:
+    """Keep the shared TOTP secret encrypted in the vault: the column holds only its vault reference."""
+    ref = vault.seal(connection, _vault_owner(username), [secret], at)[0].ref if secret is not None else None
+    _upsert(connection, credential, username, {"totp_secret": ref, "totp_last_step": None, "updated_at": at})
+
+
+def totp_secret(connection: Connection, vault: Vault, username: str, at: str) -> tuple[str | None, int | None]:
+    """The shared TOTP secret and the last time step accepted (a code is never accepted twice).
+
+    A secret stored in clear by a version before the vault is sealed on this first read.
+    """
     row = connection.execute(
         select(credential.c.totp_secret, credential.c.totp_last_step).where(credential.c.username == username)
     ).first()
-    if row is None:
+    if row is None or row[0] is None:
         return None, None
-    return row[0], (int(row[1]) if row[1] is not None else None)
+    stored, last_step = str(row[0]), (int(row[1]) if row[1] is not None else None)
+    if _VAULT_REF.fullmatch(stored) is None:
+        ref = vault.seal(connection, _vault_owner(username), [stored], at)[0].ref
+        connection.execute(credential.update().where(credential.c.username == username).values(totp_secret=ref))
+        return stored, last_step
+    return vault.reveal(connection, _vault_owner(username), [stored])[stored], last_step
 
 
 def record_totp_step(connection: Connection, username: str, step: int) -> None:

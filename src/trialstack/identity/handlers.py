@@ -98,10 +98,10 @@ def set_totp(uow: UnitOfWork, username: str, enabled: bool) -> str | None:
     account = load_account(uow, username)
     append_account(uow, account, rules.decide_set_totp(account, cmd.SetTotp(username, enabled)))
     if not enabled:
-        credentials.set_totp_secret(uow.connection, username, None, _now(uow))
+        credentials.set_totp_secret(uow.connection, uow.vault, username, None, _now(uow))
         return None
     secret = new_totp_secret()
-    credentials.set_totp_secret(uow.connection, username, secret, _now(uow))
+    credentials.set_totp_secret(uow.connection, uow.vault, username, secret, _now(uow))
     return totp_uri(secret, username)
 
 

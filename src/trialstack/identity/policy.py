@@ -45,6 +45,7 @@ class Action(StrEnum):
     ALLOCATION_READ = "allocation.read"
     EVENTS_READ = "events.read"
     USER_ADMIN = "user.admin"
+    PERSONAL_DATA_ERASE = "personal_data.erase"
 
 
 _SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ}
@@ -62,7 +63,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         | {Action.QUERY_ANSWER}
     ),
     Role.MONITOR: frozenset(_MONITORING | {Action.SDV_PERFORM}),
-    Role.DATA_MANAGER: frozenset(_MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK}),
+    Role.DATA_MANAGER: frozenset(
+        _MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK, Action.PERSONAL_DATA_ERASE}
+    ),
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
     Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ}),
     Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ}),

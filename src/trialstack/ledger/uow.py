@@ -6,24 +6,31 @@ The outbox is the ledger itself (see outbox.py), so committing the events is com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from trialstack.clock import Clock, utc_timestamp
 from trialstack.errors import TrialStackError
 from trialstack.ledger import store
-from trialstack.ledger.cache import StreamStateCache
+from trialstack.ledger.cache import StreamStateCache, Versioned
 from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.database import WRITE_OPTION
 from trialstack.ledger.envelope import Actor, NewEvent, RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict, LedgerError
+from trialstack.ledger.vault import Vault
 from trialstack.ledger.wiring import LedgerWiring, relevant_events
 
 MAX_REACTION_ROUNDS = 20
+
+StateT = TypeVar("StateT", bound=Versioned)
+Fold = Callable[[StateT, Sequence[RecordedEvent]], StateT]
+"""Folds events (in version order, never empty) into a state; the result carries the last event's version."""
 
 
 class UnitOfWork:
@@ -41,8 +48,10 @@ class UnitOfWork:
         actor: Actor,
         correlation_id: str | None = None,
         cache: StreamStateCache | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self._engine = engine
+        self._vault = vault
         self.cache = cache or StreamStateCache(capacity=64)
         self._wiring = wiring
         self._clock = clock
@@ -50,8 +59,12 @@ class UnitOfWork:
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self._heads: dict[str, tuple[int, str]] = {}
         self._versions: dict[tuple[str, str], int] = {}
+        """Stream versions this unit knows to be current: read, observed by `load`, or reached by its appends."""
+        self._states: dict[tuple[str, str], Versioned] = {}
+        """States folded by `load`: handed to the shared cache when (and only if) the unit commits."""
         self._new: list[RecordedEvent] = []
-        self._settled = 0
+        self._reacted = 0
+        self._projected = 0
         self._cause: RecordedEvent | None = None
         self._connection: Connection | None = None
         self._committed = False
@@ -77,6 +90,13 @@ class UnitOfWork:
         return self._connection
 
     @property
+    def vault(self) -> Vault:
+        """The personal-data vault, used inside this unit's transaction (sealing commits or rolls back with it)."""
+        if self._vault is None:
+            raise LedgerError("this unit of work was opened without the personal-data vault")
+        return self._vault
+
+    @property
     def clock(self) -> Clock:
         return self._clock
 
@@ -86,13 +106,65 @@ class UnitOfWork:
         return list(self._new)
 
     def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
-        return store.read_stream(self.connection, stream_type, stream_id, after_version)
+        events = store.read_stream(self.connection, stream_type, stream_id, after_version)
+        if after_version == 0:
+            self._versions[(stream_type, stream_id)] = events[-1].stream_version if events else 0
+        return events
+
+    def load(self, stream_type: str, stream_id: str, empty: StateT, fold: Fold[StateT]) -> StateT:
+        """A stream's state: the cached one (or `empty`) brought up to date with the events that follow it.
+
+        One read from the cached version on: the event at that version proves the cached state is still the
+        stream's (else the stream is folded from the start), and the last event gives the current version, so
+        `append` needs no other read for its optimistic check. The state reaches the shared cache on commit.
+        """
+        key = (stream_type, stream_id)
+        cached = self._states.get(key) or self.cache.get(stream_type, stream_id)
+        state = cached if isinstance(cached, type(empty)) else empty
+        anchor = state.version
+        events = store.read_stream(self.connection, stream_type, stream_id, max(anchor - 1, 0))
+        if anchor > 0 and (not events or events[0].stream_version != anchor):
+            self.cache.discard(stream_type, stream_id)
+            state, anchor = empty, 0
+            events = store.read_stream(self.connection, stream_type, stream_id)
+        following = events[1:] if anchor > 0 else events
+        if following:
+            state = fold(state, following)
+        version = events[-1].stream_version if events else 0
+        if state.version != version:
+            raise LedgerError(f"folding {stream_type} {stream_id!r} gave version {state.version}, not {version}")
+        self._versions[key] = version
+        if version > 0:
+            self._states[key] = state
+        return state
+
+    def remember(self, stream_type: str, stream_id: str, state: Versioned) -> None:
+        """Offer the state a stream reached with this unit's own append, for the shared cache if the unit commits.
+
+        Ignored unless it is folded to the stream's current version in this unit.
+        """
+        key = (stream_type, stream_id)
+        if self._versions.get(key) == state.version:
+            self._states[key] = state
 
     def stream_version(self, stream_type: str, stream_id: str) -> int:
         key = (stream_type, stream_id)
         if key not in self._versions:
             self._versions[key] = store.current_stream_version(self.connection, stream_type, stream_id)
         return self._versions[key]
+
+    def _version_to_append_at(self, stream_type: str, stream_id: str, expected_version: int | None) -> int:
+        """The stream's version for an append: known in this unit, else read (under the study lock).
+
+        An expected version of 0 is taken at its word without a read: if the stream is not empty, its version 1
+        is taken and the INSERT fails on the (stream, version) constraint, which `append` reports as a conflict.
+        """
+        key = (stream_type, stream_id)
+        if key in self._versions:
+            return self._versions[key]
+        if expected_version == 0:
+            return 0
+        return self.stream_version(stream_type, stream_id)
 
     def append(
         self,
@@ -113,7 +185,7 @@ class UnitOfWork:
         if study_id not in self._heads:
             self._heads[study_id] = store.lock_study_head(connection, study_id)
         seq, prev = self._heads[study_id]
-        version = self.stream_version(stream_type, stream_id)
+        version = self._version_to_append_at(stream_type, stream_id, expected_version)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyConflict(stream_type, stream_id, expected_version, version)
         who = actor or self.actor
@@ -137,12 +209,26 @@ class UnitOfWork:
             event = self._record(new, study_id, seq, stream_type, stream_id, version, who, causation, prev, recorded_at)
             prev = event.hash
             fresh.append(event)
-        store.insert_events(connection, [e[1:] for e in fresh])
+        try:
+            store.insert_events(connection, [e[1:] for e in fresh])
+        except IntegrityError as error:
+            if not store.is_stream_version_conflict(error):
+                raise
+            actual = self._committed_version(stream_type, stream_id)
+            raise ConcurrencyConflict(stream_type, stream_id, expected_version or 0, actual) from None
         self._heads[study_id] = (seq, prev)
         self._versions[(stream_type, stream_id)] = version
         self._new.extend(fresh)
         result.extend(fresh)
         return result
+
+    def _committed_version(self, stream_type: str, stream_id: str) -> int:
+        """The stream's committed version, read on a connection of its own (this transaction may be aborted).
+
+        The rows an append collided with are committed: appends to a study hold its head lock until they end.
+        """
+        with self._engine.connect() as other:
+            return store.current_stream_version(other, stream_type, stream_id)
 
     def _record(
         self,
@@ -198,35 +284,55 @@ class UnitOfWork:
             self._cause = previous
 
     def settle(self) -> list[RecordedEvent]:
-        """Run projections and policy reactors until no new event appears; returns every event of this unit.
+        """Run the policy reactors until no new event appears, then the projections; returns every event of this unit.
 
+        Reactors see the read models as this unit found them; each projection then folds every event of the unit
+        (reactions included) in one batch: one set of read-model reads and writes per unit, not per round.
         Called by `commit`; an adapter calls it first when it must write something that depends on the reactions
         (an idempotent response) in the same transaction.
         """
-        connection = self.connection
+        self._react()
+        with store.pipelined(self.connection):
+            self._project()
+        return list(self._new)
+
+    def _react(self) -> None:
         rounds = 0
-        while self._settled < len(self._new):
+        while self._reacted < len(self._new):
             rounds += 1
             if rounds > MAX_REACTION_ROUNDS:
                 raise TrialStackError(f"policy reactions did not settle after {MAX_REACTION_ROUNDS} rounds")
-            batch = self._new[self._settled :]
-            self._settled = len(self._new)
-            for projection in self._wiring.projections:
-                relevant = relevant_events(projection, batch)
-                if relevant:
-                    projection.apply(connection, relevant)
+            batch = self._new[self._reacted :]
+            self._reacted = len(self._new)
             for event in batch:
                 for reactor in self._wiring.reactors.get(event.event_type, ()):
                     with self._caused_by(event):
                         reactor(event, self)
-        return list(self._new)
+
+    def _project(self) -> None:
+        batch = self._new[self._projected :]
+        self._projected = len(self._new)
+        if batch:
+            for projection in self._wiring.projections:
+                relevant = relevant_events(projection, batch)
+                if relevant:
+                    projection.apply(self.connection, relevant)
 
     def commit(self) -> list[RecordedEvent]:
-        """Settle, write the study heads, commit. Returns every event appended, reactions included."""
+        """Settle, write the study heads, commit. Returns every event appended, reactions included.
+
+        The read-model and study-head writes go out pipelined with the COMMIT (`store.pipelined`). The states
+        `load` folded (or `remember` was given) go to the shared cache once the commit succeeded: every event they
+        fold is committed now.
+        """
         connection = self.connection
-        self.settle()
-        for study_id, (seq, last_hash) in self._heads.items():
-            store.write_study_head(connection, study_id, seq, last_hash)
-        connection.commit()
+        self._react()
+        with store.pipelined(connection):
+            self._project()
+            for study_id, (seq, last_hash) in self._heads.items():
+                store.write_study_head(connection, study_id, seq, last_hash)
+            connection.commit()
         self._committed = True
+        for (stream_type, stream_id), state in self._states.items():
+            self.cache.put(stream_type, stream_id, state)
         return list(self._new)

@@ -66,6 +66,8 @@ class Item(ProtocolModel):
 
     `show_if` hides the item (and waives `required`) while it is false; a `derived` item is computed
     from its expression and never entered. `sdv: true` marks it for targeted source data verification.
+    `personal: true` marks personal data (names, initials, date of birth, contact details): its values never
+    enter an event payload but live in the personal-data vault, encrypted per subject (DESIGN.md §2).
     """
 
     id: Identifier
@@ -78,6 +80,7 @@ class Item(ProtocolModel):
     show_if: Expression | None = None
     derived: Expression | None = None
     sdv: bool = False
+    personal: bool = False
     max_length: int | None = Field(default=None, ge=1, le=4000)
     max_digits: int | None = Field(default=None, ge=1, le=30)
     fraction_digits: int | None = Field(default=None, ge=0, le=15)

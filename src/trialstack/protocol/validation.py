@@ -240,3 +240,8 @@ def check_items(definition: StudyDefinition, pruned: Pruned = frozenset()) -> It
                 yield Finding(
                     f"{at}/required", f"derived item {item.id} is computed, never entered: it cannot be required"
                 )
+            if item.derived is not None and item.personal:
+                yield Finding(
+                    f"{at}/personal",
+                    f"derived item {item.id} is computed from other items: mark the items it reads personal instead",
+                )

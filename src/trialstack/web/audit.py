@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from trialstack.capture import personal
 from trialstack.capture.handlers import SUBJECT
 from trialstack.capture.refs import subject_stream_id
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import LedgerError
 from trialstack.ledger.registry import decode, is_blinded
+from trialstack.ledger.vault import Vault
 from trialstack.protocol.readmodel import list_versions
 from trialstack.queries.handlers import QUERY
 from trialstack.queries.handlers import stream_id as query_stream_id
@@ -39,13 +41,21 @@ class AuditRow:
     hash: str
 
 
-def _payload(event: RecordedEvent) -> dict[str, Any]:
-    """The payload as its current model (upcast from older schema versions), raw when the type is unknown."""
-    try:
-        decoded: dict[str, Any] = decode(event).model_dump(mode="json")
-        return decoded
-    except LedgerError:
-        return event.payload
+def _payloads(
+    connection: Connection, vault: Vault, study_id: str, subject_id: str, events: list[RecordedEvent]
+) -> dict[int, dict[str, Any]]:
+    """Each payload as its current model (upcast from older schema versions), raw when the type is unknown, with
+    personal values revealed from the vault (or shown as erased)."""
+    models = {}
+    raw: dict[int, dict[str, Any]] = {}
+    for event in events:
+        try:
+            models[event.study_seq] = decode(event)
+        except LedgerError:
+            raw[event.study_seq] = event.payload
+    owner = personal.vault_owner(study_id, subject_id)
+    revealed = personal.reveal(connection, vault, owner, list(models.values()))
+    return raw | {seq: model.model_dump(mode="json") for seq, model in zip(models, revealed, strict=True)}
 
 
 def _change(kind: str, p: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
@@ -74,6 +84,8 @@ def _change(kind: str, p: dict[str, Any]) -> tuple[str, str | None, str | None, 
         return f"{what} signed by {p.get('printed_name')}", None, None, p.get("meaning")
     if kind == "SignatureInvalidated":
         return f"Signature {p.get('signature_id')} no longer valid", None, None, p.get("changed")
+    if kind == "PersonalDataErased":
+        return "Personal data erased", None, None, ", ".join(p.get("items", [])) or None
     details = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("subject_id", "study_version", "site_id"))
     return kind, None, None, details or None
 
@@ -96,6 +108,7 @@ def audit_trail(
     study_id: str,
     subject_id: str,
     *,
+    vault: Vault,
     unblinded: bool,
     form: str | None = None,
     item: str | None = None,
@@ -105,10 +118,10 @@ def audit_trail(
     published = [(v.study_seq, v.version_hash) for v in list_versions(connection, study_id)]
     rows: list[AuditRow] = []
     query_targets: dict[str, tuple[str, str]] = {}
-    for event in _streams(connection, study_id, subject_id):
-        if not unblinded and is_blinded(event.event_type):
-            continue
-        payload = _payload(event)
+    visible = [e for e in _streams(connection, study_id, subject_id) if unblinded or not is_blinded(e.event_type)]
+    payloads = _payloads(connection, vault, study_id, subject_id, visible)
+    for event in visible:
+        payload = payloads[event.study_seq]
         if event.event_type == "QueryOpened":
             query_targets[payload["query_id"]] = (payload["form"], payload["item"])
         target_form, target_item = payload.get("form"), payload.get("item")

@@ -40,7 +40,7 @@ def load_subject(request: Request, principal: Principal, study_id: str, subject_
     with platform.engine.connect() as connection:
         grant, site_id = authorize_subject(connection, principal, action, study_id, subject_id)
         rules = study_rules_of(connection, study_id)
-        casebook = read_casebook(connection, platform.cache, study_id, subject_id)
+        casebook = read_casebook(connection, platform.cache, study_id, subject_id, platform.vault)
         subject = get_subject(connection, study_id, subject_id) or {}
     return SubjectPage(grant, site_id, rules, casebook, subject, actor_for(principal, grant))
 

@@ -35,9 +35,11 @@ def audit_page(
     item = item or None
     if form is not None:
         FormKey.parse(form)
-    with platform_of(request).engine.connect() as connection:
+    platform = platform_of(request)
+    unblinded = principal.is_unblinded(study_id)
+    with platform.engine.connect() as connection:
         rows = audit_trail(
-            connection, study_id, subject_id, unblinded=principal.is_unblinded(study_id), form=form, item=item
+            connection, study_id, subject_id, vault=platform.vault, unblinded=unblinded, form=form, item=item
         )
     forms = sorted(str(key) for key in loaded.casebook.forms)
     items = []

@@ -81,7 +81,7 @@ def _trail(subject: Any, item: str) -> list[tuple[str | None, str | None, str | 
 
 def test_the_audit_trail_queries_and_signatures_are_exported(demo: Platform, demo_version: StudyVersion) -> None:
     subject_id = _casebook(demo)
-    source = CaptureClinicalData(demo.engine, demo_version.definition, queries=subject_queries)
+    source = CaptureClinicalData(demo.engine, demo_version.definition, queries=subject_queries, vault=demo.vault)
     Site(demo, COORDINATOR).run(handlers.screen_subject, STUDY, cmd.ScreenSubject("0102", "2026-01-05"))  # later
     root = _export(source, demo_version)
     subjects = root.findall("odm:ClinicalData/odm:SubjectData", NS)
@@ -116,7 +116,9 @@ def test_the_audit_trail_queries_and_signatures_are_exported(demo: Platform, dem
 
 
 def test_a_study_without_captured_data_exports_no_subjects(demo: Platform, demo_version: StudyVersion) -> None:
-    root = _export(CaptureClinicalData(demo.engine, demo_version.definition, subject_queries), demo_version)
+    root = _export(
+        CaptureClinicalData(demo.engine, demo_version.definition, subject_queries, vault=demo.vault), demo_version
+    )
     assert root.findall("odm:ClinicalData/odm:SubjectData", NS) == []
     assert root.findall("odm:AdminData/odm:User", NS) == []
 
@@ -135,7 +137,7 @@ def test_subjects_stream_one_casebook_at_a_time_across_pages(
         return original(connection, stream_type, stream_id, after_version)
 
     monkeypatch.setattr(store, "read_stream", counting)
-    source = CaptureClinicalData(demo.engine, demo_version.definition, page_size=2)
+    source = CaptureClinicalData(demo.engine, demo_version.definition, page_size=2, vault=demo.vault)
     subjects = source.subjects()
     first = next(subjects)
     assert (first.subject_key, reads) == ("0101-001", ["HTN-201/0101-001"])  # nothing else read yet

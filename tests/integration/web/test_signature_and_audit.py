@@ -76,7 +76,7 @@ def test_a_signature_stands_until_signed_data_change(platform: Platform, subject
         uow.commit()
     with platform.engine.connect() as connection:
         broken = latest_signature(connection, STUDY, subject)
-        trail = audit_trail(connection, STUDY, subject, unblinded=False)
+        trail = audit_trail(connection, STUDY, subject, vault=platform.vault, unblinded=False)
     assert broken is not None and not broken.valid
     assert broken.changed_by is not None
     assert {"ItemValueChanged", "SignatureInvalidated", "QueryOpened"} <= {row.event_type for row in trail}
@@ -102,8 +102,8 @@ def test_blinded_readers_never_receive_allocation_events(platform: Platform, sub
         uow.append(STUDY, "subject", stream, [allocation], expected_version=uow.stream_version("subject", stream))
         uow.commit()
     with platform.engine.connect() as connection:
-        blinded = audit_trail(connection, STUDY, subject, unblinded=False)
-        unblinded = audit_trail(connection, STUDY, subject, unblinded=True)
+        blinded = audit_trail(connection, STUDY, subject, vault=platform.vault, unblinded=False)
+        unblinded = audit_trail(connection, STUDY, subject, vault=platform.vault, unblinded=True)
     assert all(row.event_type != Allocation.__name__ for row in blinded)
     assert [row.event_type for row in unblinded].count(Allocation.__name__) == 1
     assert len(unblinded) == len(blinded) + 1
@@ -111,7 +111,9 @@ def test_blinded_readers_never_receive_allocation_events(platform: Platform, sub
 
 def test_the_trail_narrows_to_a_form_and_an_item(platform: Platform, subject: str) -> None:
     with platform.engine.connect() as connection:
-        form = audit_trail(connection, STUDY, subject, unblinded=False, form=str(CONSENT))
-        item = audit_trail(connection, STUDY, subject, unblinded=False, form=str(CONSENT), item="ICVERS")
+        form = audit_trail(connection, STUDY, subject, vault=platform.vault, unblinded=False, form=str(CONSENT))
+        item = audit_trail(
+            connection, STUDY, subject, vault=platform.vault, unblinded=False, form=str(CONSENT), item="ICVERS"
+        )
     assert {row.form for row in form} == {str(CONSENT)}
     assert [row.item for row in item] == ["ICVERS"] * len(item) and item

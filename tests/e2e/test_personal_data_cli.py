@@ -1,0 +1,99 @@
+"""As a new user would: the demo database holds no date of birth in the ledger; `subject erase` refuses what it
+must, shreds what it should, and leaves a chain that verifies and an export that shows the value erased."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from trialstack.bootstrap import bootstrap
+from trialstack.cli.main import app
+from trialstack.ledger.database import normalize_url
+from trialstack.ledger.vault import KEY_ENV, new_master_key, vault_value
+
+runner = CliRunner()
+
+
+def _passwords(output: str) -> dict[str, str]:
+    return dict(re.findall(r"│ (demo-[a-z0-9-]+)\s+│ (\S+)\s+│", output))
+
+
+def _birth_dates(url: str) -> set[str]:
+    platform = bootstrap(database_url=url)
+    try:
+        with platform.engine.connect() as connection:
+            rows = connection.execute(vault_value.select()).all()
+            return {
+                value
+                for row in rows
+                for value in platform.vault.reveal(connection, row.owner, [row.ref]).values()
+                if value is not None
+            }
+    finally:
+        platform.close()
+
+
+def test_demo_then_erase(database_url: str, tmp_path: Path) -> None:
+    demo = runner.invoke(app, ["demo", "--subjects", "6", "--seed", "5", "--db", database_url])
+    assert demo.exit_code == 0, demo.output
+    births = _birth_dates(database_url)
+    assert births and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", b) for b in births)
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as connection:
+        payloads = [str(p) for p in connection.execute(text("SELECT payload FROM ledger_event")).scalars()]
+    engine.dispose()
+    assert not [b for b in births if any(b in payload for payload in payloads)], "a date of birth is in the ledger"
+
+    passwords = _passwords(demo.output)
+    erase = [
+        "subject",
+        "erase",
+        "--study",
+        "HTN-201",
+        "--subject",
+        "0101-001",
+        "--password-stdin",
+        "--db",
+        database_url,
+    ]
+    no_reason = runner.invoke(app, [*erase, "--as", "demo-data-manager"], input=passwords["demo-data-manager"] + "\n")
+    assert no_reason.exit_code == 2 and "needs --reason" in no_reason.output
+    coordinator = runner.invoke(
+        app,
+        [*erase, "--as", "demo-study-coordinator", "--reason", "asked"],
+        input=passwords["demo-study-coordinator"] + "\n",
+    )
+    assert coordinator.exit_code == 2 and "may not personal_data.erase" in coordinator.output
+    assert _birth_dates(database_url) == births, "a refused erasure erased nothing"
+
+    erased = runner.invoke(
+        app,
+        [*erase, "--as", "demo-data-manager", "--reason", "participant request"],
+        input=passwords["demo-data-manager"] + "\n",
+    )
+    assert erased.exit_code == 0, erased.output
+    assert "SCREENING.DM/BRTHDAT" in erased.output
+    assert len(_birth_dates(database_url)) == len(births) - 1
+    verified = runner.invoke(app, ["verify", "--db", database_url])
+    assert verified.exit_code == 0, verified.output
+    out = tmp_path / "export.xml"
+    exported = runner.invoke(
+        app, ["export", "odm", "--study", "HTN-201", "--clinical-data", "--out", str(out), "--db", database_url]
+    )
+    assert exported.exit_code == 0, exported.output
+    subject = out.read_text(encoding="utf-8").split('SubjectKey="0101-001"', 1)[1].split("</SubjectData>", 1)[0]
+    birth = subject.split('ItemOID="I.BRTHDAT"', 1)[1].split("</ItemData>", 1)[0]
+    assert 'Value="[erased]"' in birth
+    assert not any(b in subject for b in births)
+
+
+def test_the_server_does_not_start_with_a_wrong_vault_key(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.invoke(app, ["demo", "--subjects", "2", "--seed", "1", "--db", database_url]).exit_code == 0
+    monkeypatch.setenv(KEY_ENV, new_master_key())
+    served = runner.invoke(app, ["serve", "--db", database_url, "--port", "1"])
+    assert served.exit_code == 2
+    assert "is not the key this database's vault was created with" in served.output

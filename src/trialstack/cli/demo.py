@@ -67,11 +67,18 @@ def demo_command(
         checksum = projections_checksum(platform.engine, platform.wiring)
     finally:
         platform.close()
-    console.print(f"{study_id}: {subjects} subjects simulated from seed {seed} ({stats['commands']} commands)")
+    refused = sum(simulation.refusals.values())
+    console.print(
+        f"{study_id}: {subjects} subjects simulated from seed {seed} "
+        f"({stats['commands']} commands accepted, {refused} refused)"
+    )
     for name in ("SubjectEnrolled", "SubjectScreenFailed", "SubjectWithdrawn", "SubjectCompleted", "CasebookLocked"):
         console.print(f"  {name}: {stats[name]}")
     for name in ("EditCheckFailed", "QueryOpened", "QueryAnswered", "QueryClosed", "SourceDataVerified"):
         console.print(f"  {name}: {stats[name]}")
+    console.print(f"refused commands: {refused}", highlight=False)
+    for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
+        console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)
     console.print(f"projections checksum: {checksum}")
     table = Table("username", "password", "role", "sites", title="Demo users (demo databases only)")
     for username, password, role, sites in users:

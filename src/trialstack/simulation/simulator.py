@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,18 @@ from trialstack.protocol.definition import StudyDefinition, VisitType
 from trialstack.protocol.readmodel import version_in_force
 from trialstack.queries import commands as qcmd
 from trialstack.queries import handlers as queries
-from trialstack.queries.readmodel import list_queries
+from trialstack.queries.readmodel import get_query, list_queries
 from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 Action = Callable[[], None]
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+class SimulationBug(RuntimeError):
+    """The simulation issued a command the platform could not even consider (bad input, an unknown subject or
+    form): a defect of the simulator or of the platform, never simulated behaviour. Not a TrialStackError, so
+    it is not mistaken for a user's error."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class SubjectRun:
     consent: date
     anchor: date | None = None
     corrections: dict[tuple[str, str], str] = field(default_factory=dict)
+    pending_sdv: int = 0
     ae_records: int = 0
     cm_records: int = 0
 
@@ -89,7 +98,10 @@ class Simulation:
         self.definition: StudyDefinition = version.definition
         self.values = ValueMaker(self.definition, self.rng)
         self.stats: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        """Commands the platform refused (a domain rule), by command and reason with subjects and dates elided."""
         self._runs: dict[str, SubjectRun] = {}
+        self._last_refusal = ""
         self._queue: list[tuple[datetime, int, Action]] = []
         self._order = itertools.count()
 
@@ -114,16 +126,37 @@ class Simulation:
         return self.stats
 
     # Carrying out one command as one user, in one unit of work, like the API does.
-    def _do(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent]:
-        with self.platform.unit_of_work(actor) as uow:
-            handler(uow, self.study_id, *args)
-            committed = uow.commit()
+    def _do(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent] | None:
+        """The committed events (reactions included), or None when the platform refused the command.
+
+        A refusal (a domain rule: not eligible, a blocking check, ...) is what the platform says to a real user: it
+        is counted by reason and the simulation goes on. Any other error is a bug and stops the simulation."""
+        try:
+            with self.platform.unit_of_work(actor) as uow:
+                handler(uow, self.study_id, *args)
+                committed = uow.commit()
+        except DomainRuleViolation as refusal:
+            self.refusals[self._refusal_reason(handler, refusal, args)] += 1
+            self._last_refusal = refusal.message
+            return None
+        except TrialStackError as error:
+            raise SimulationBug(
+                f"{self.clock.now().isoformat()} {actor.id} {handler.__name__}{args!r}: {error.message}"
+            ) from error
         self.stats["commands"] += 1
         for event in committed:
             self.stats[event.event_type] += 1
             if event.event_type == "QueryOpened" and event.actor_id == "system:rules":
                 self._plan_site_response(event)
         return committed
+
+    @staticmethod
+    def _refusal_reason(handler: Callable[..., Any], refusal: DomainRuleViolation, args: tuple[Any, ...]) -> str:
+        message = refusal.message
+        subject = getattr(args[0], "subject_id", None) if args else None
+        if subject:
+            message = message.replace(subject, "<subject>")
+        return f"{handler.__name__}: {ISO_DATE.sub('<date>', message)}"
 
     def _later(self, days: tuple[int, int], action: Action) -> None:
         offset = timedelta(days=self.rng.randint(*days), hours=self.rng.randint(1, 7))
@@ -134,14 +167,15 @@ class Simulation:
 
     # The subject's path through the schedule.
     def _screen(self, site_id: str) -> None:
-        with self.platform.unit_of_work(self.staff.coordinator(site_id)) as uow:
-            outcome = capture.screen_subject(
-                uow, self.study_id, cmd.ScreenSubject(site_id, self.clock.now().date().isoformat())
-            )
-            uow.commit()
-        self.stats["commands"] += 1
-        self.stats["SubjectScreened"] += 1
-        run = SubjectRun(str(outcome.subject_id), site_id, new_profile(self.rng), self.clock.now().date())
+        screened = self._do(
+            self.staff.coordinator(site_id),
+            capture.screen_subject,
+            cmd.ScreenSubject(site_id, self.clock.now().date().isoformat()),
+        )
+        if screened is None:
+            return
+        subject_id = next(e.payload["subject_id"] for e in screened if e.event_type == "SubjectScreened")
+        run = SubjectRun(str(subject_id), site_id, new_profile(self.rng), self.clock.now().date())
         self._runs[run.subject_id] = run
         screening = next((v for v in self.definition.schedule.visits if v.type is VisitType.SCREENING), None)
         if screening is not None:
@@ -155,42 +189,55 @@ class Simulation:
         self, run: SubjectRun, visit_id: str, on: date, week: int, overrides: dict[str, dict[str, str]] | None = None
     ) -> None:
         visit = VisitKey(visit_id)
-        self._do(
+        dated = self._do(
             self.staff.coordinator(run.site_id),
             capture.record_visit_date,
             cmd.RecordVisitDate(run.subject_id, visit, on.isoformat()),
         )
+        if dated is None:
+            return
         declared = self.definition.visit(visit_id)
         for form_id in declared.forms if declared is not None else ():
             values = self.values.form_values(form_id, run.profile, on, run.consent, week)
             self._save(run, FormKey(form_id, visit), {**values, **(overrides or {}).get(form_id, {})})
 
     def _save(self, run: SubjectRun, key: FormKey, values: dict[str, str]) -> None:
+        """First entry of a form; now and then with a transcription error that an edit check should catch."""
         if not values:
             return
+        typed = values
         if key.form_id in ("VS", "LB") and self.rng.random() < 0.04:
             item_id = "SYSBP" if key.form_id == "VS" else "K"
             item = self.definition.form(key.form_id)
             declared = item.item(item_id) if item is not None else None
             if declared is not None and item_id in values:
                 run.corrections[(str(key), item_id)] = values[item_id]
-                values = {**values, item_id: self.values.typo(declared, values[item_id])}
-        items = {item_id: cmd.ItemInput(value=value) for item_id, value in values.items()}
-        self._do(self.staff.coordinator(run.site_id), capture.save_form, cmd.SaveForm(run.subject_id, key, items))
-        if self.rng.random() < 0.8:
+                typed = {**values, item_id: self.values.typo(declared, values[item_id])}
+        coordinator = self.staff.coordinator(run.site_id)
+        saved = self._do(coordinator, capture.save_form, cmd.SaveForm(run.subject_id, key, self._inputs(typed)))
+        if saved is None and typed is not values:
+            # A blocking check refused the typo at once: the coordinator re-reads the source and saves again.
+            run.corrections = {k: v for k, v in run.corrections.items() if k[0] != str(key)}
+            saved = self._do(coordinator, capture.save_form, cmd.SaveForm(run.subject_id, key, self._inputs(values)))
+        if saved is not None and self.rng.random() < 0.8:
+            run.pending_sdv += 1
             self._later((10, 40), lambda: self._monitor_visit(run, key))
+
+    @staticmethod
+    def _inputs(values: dict[str, str]) -> dict[str, cmd.ItemInput]:
+        return {item_id: cmd.ItemInput(value=value) for item_id, value in values.items()}
 
     def _randomization_visit(self, run: SubjectRun, day1: date) -> None:
         self._visit(run, self.definition.schedule.anchor, day1, week=0)
-        try:
-            self._do(
-                self.staff.coordinator(run.site_id),
-                capture.enrol_subject,
-                cmd.EnrolSubject(run.subject_id, day1.isoformat()),
-            )
-        except DomainRuleViolation as refusal:
+        enrolled = self._do(
+            self.staff.coordinator(run.site_id),
+            capture.enrol_subject,
+            cmd.EnrolSubject(run.subject_id, day1.isoformat()),
+        )
+        if enrolled is None:
+            # The platform refused the enrolment (a criterion not met or not decidable): a screen failure.
             self.stats["screen failures"] += 1
-            reason = f"Eligibility not met at Day 1: {refusal.message}"
+            reason = f"Eligibility not met at Day 1: {self._last_refusal}"
             self._do(
                 self.staff.coordinator(run.site_id),
                 capture.screen_fail_subject,
@@ -219,12 +266,14 @@ class Simulation:
             on = anchor + timedelta(days=day - 1 + shift)
             last = on
             self.at(self._same_day(on, 60), partial(self._visit, run, visit.id, on, (day - 1) // 7))
-        if self.rng.random() < 0.35:
-            start = anchor + timedelta(days=self.rng.randint(3, 60))
-            self.at(self._same_day(start + timedelta(days=2), 120), lambda: self._adverse_event(run, start))
+        adverse_event = anchor + timedelta(days=self.rng.randint(3, 60)) if self.rng.random() < 0.35 else None
         if self.rng.random() < 0.25:
             self.at(self._same_day(anchor, 90), lambda: self._medication(run, run.consent))
         end = last + timedelta(days=self.rng.randint(1, 4))
+        if adverse_event is not None and adverse_event + timedelta(days=2) <= end:
+            # Reported two days after it started, while the subject is on study (none after a withdrawal).
+            start = adverse_event
+            self.at(self._same_day(start + timedelta(days=2), 120), lambda: self._adverse_event(run, start))
         self.at(self._same_day(end, 180), lambda: self._end_of_study(run, end, withdrawn=withdraws_after is not None))
 
     def _log_form(self, run: SubjectRun, form_id: str, values: dict[str, str]) -> None:
@@ -266,34 +315,23 @@ class Simulation:
 
     # Monitoring, queries and data management.
     def _monitor_visit(self, run: SubjectRun, key: FormKey) -> None:
-        try:
-            self._do(self.staff.monitor, capture.verify_source_data, cmd.VerifySourceData(run.subject_id, key))
-        except DomainRuleViolation:
-            self.stats["sdv skipped"] += 1
+        run.pending_sdv -= 1
+        if self._do(self.staff.monitor, capture.verify_source_data, cmd.VerifySourceData(run.subject_id, key)) is None:
             return
         if self.rng.random() < 0.08:
             form = self.definition.form(key.form_id)
             item = self.rng.choice(form.items) if form is not None else None
             if item is not None and item.derived is None:
                 text = f"Please confirm {item.label.lower()} against the source document."
-                opened = self._do_query(
+                opened = self._do(
                     self.staff.monitor,
                     queries.open_manual_query,
                     run.site_id,
                     qcmd.OpenQuery(run.subject_id, str(key), item.id, text),
                 )
-                query_id = opened[0].payload["query_id"] if opened else None
+                query_id = next((e.payload["query_id"] for e in opened or () if e.event_type == "QueryOpened"), None)
                 if query_id is not None:
                     self._later((2, 8), lambda: self._answer_then_close(run, query_id, "Confirmed against the source."))
-
-    def _do_query(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent]:
-        with self.platform.unit_of_work(actor) as uow:
-            recorded: list[RecordedEvent] = handler(uow, self.study_id, *args)
-            uow.commit()
-        self.stats["commands"] += 1
-        for event in recorded:
-            self.stats[event.event_type] += 1
-        return recorded
 
     def _plan_site_response(self, event: RecordedEvent) -> None:
         payload = event.payload
@@ -303,39 +341,46 @@ class Simulation:
             self._later((1, 10), lambda: self._respond(run, form, item, query_id))
 
     def _respond(self, run: SubjectRun, form: str, item: str, query_id: str) -> None:
-        """The site corrects a transcription error from the source, or confirms the value and answers."""
+        """The site corrects a transcription error from the source (the check then closes the query), or confirms
+        the value and answers; a query the correction did not close is answered."""
         true_value = run.corrections.pop((form, item), None)
         if true_value is not None:
             reason = "Transcription error; corrected from the source document"
             change = cmd.SaveForm(run.subject_id, FormKey.parse(form), {item: cmd.ItemInput(true_value)}, reason=reason)
             self._do(self.staff.coordinator(run.site_id), capture.save_form, change)
-            return
         self._answer_then_close(run, query_id, "Value confirmed against the source document.")
 
     def _answer_then_close(self, run: SubjectRun, query_id: str, answer: str) -> None:
         if not self._query_has_status(query_id, "open"):
             return
-        self._do_query(self.staff.coordinator(run.site_id), queries.answer_query, qcmd.AnswerQuery(query_id, answer))
-        self._later((2, 7), lambda: self._close(query_id))
+        answered = self._do(
+            self.staff.coordinator(run.site_id), queries.answer_query, qcmd.AnswerQuery(query_id, answer)
+        )
+        if answered is not None:
+            self._later((2, 7), lambda: self._close(query_id))
 
     def _close(self, query_id: str) -> None:
         if self._query_has_status(query_id, "answered"):
-            self._do_query(self.staff.data_manager, queries.close_query, qcmd.CloseQuery(query_id, "Answer accepted."))
+            self._do(self.staff.data_manager, queries.close_query, qcmd.CloseQuery(query_id, "Answer accepted."))
 
     def _query_has_status(self, query_id: str, status: str) -> bool:
         with self.platform.engine.connect() as connection:
-            rows = list_queries(connection, self.study_id, status=status)
-        return any(row["query_id"] == query_id for row in rows)
+            row = get_query(connection, self.study_id, query_id)
+        return row is not None and row["status"] == status
 
     def _lock_if_clean(self, run: SubjectRun) -> None:
-        """Data management locks a finished casebook once no query on it is open or answered."""
+        """Data management locks a finished casebook once it is monitored and no query on it is open or answered;
+        until then it looks again every week or two."""
         with self.platform.engine.connect() as connection:
             pending = [
                 row
                 for row in list_queries(connection, self.study_id, subject_id=run.subject_id)
                 if row["status"] in ("open", "answered")
             ]
-        if pending or self.rng.random() < 0.4:
+        if pending or run.pending_sdv:
+            self._later((7, 14), lambda: self._lock_if_clean(run))
+            return
+        if self.rng.random() < 0.4:
             self.stats["casebooks left open"] += 1
             return
         self._do(self.staff.data_manager, capture.lock_casebook, cmd.LockCasebook(run.subject_id))

@@ -7,7 +7,7 @@ other item gets a value that fits its type, range and codelist, so the simulator
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,6 +15,9 @@ from decimal import Decimal
 from trialstack.protocol.definition import Item, ItemType, StudyDefinition
 
 AE_TERMS = ("Headache", "Dizziness", "Peripheral oedema", "Fatigue", "Nausea", "Cough", "Hyperkalaemia", "Back pain")
+SINGLE_ANSWER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*==\s*"([^"]*)"')
+DECODES = {"F": "Female", "M": "Male", "Y": "Yes", "N": "No"}
+"""What the single-letter CDISC submission values mean, to find them in codelists that code them otherwise."""
 CM_TERMS = (("Paracetamol", "Headache"), ("Atorvastatin", "Hypercholesterolaemia"), ("Metformin", "Type 2 diabetes"))
 
 
@@ -46,12 +49,27 @@ def _number(item: Item, value: float) -> str:
     return format(Decimal(str(value)).quantize(Decimal(1).scaleb(-digits)), "f")
 
 
+def eligible_answers(definition: StudyDefinition) -> dict[tuple[str, str], str]:
+    """(form, item) -> the answer that meets a criterion reading just that item (`IN01 == "Y"`): how a site
+    answers an eligibility confirmation form imported from USDM, one question per criterion."""
+    declared = definition.eligibility
+    if declared is None:
+        return {}
+    answers = {}
+    for criterion in declared.criteria:
+        match = SINGLE_ANSWER.fullmatch(criterion.expression.strip())
+        if match is not None:
+            answers[(declared.form, match.group(1))] = match.group(2)
+    return answers
+
+
 class ValueMaker:
     """Values for one form instance at one visit date, from the subject's profile."""
 
     def __init__(self, definition: StudyDefinition, rng: random.Random) -> None:
         self._definition = definition
         self._rng = rng
+        self._eligible = eligible_answers(definition)
 
     def form_values(
         self, form_id: str, profile: SubjectProfile, visit_date: date, consent: date, week: int
@@ -63,14 +81,12 @@ class ValueMaker:
         for item in form.items:
             if item.derived is not None:
                 continue
-            value = self._value(item, values, profile, visit_date, consent, week)
+            value = self._value(form_id, item, profile, visit_date, consent, week)
             if value is not None:
                 values[item.id] = value
         return values
 
-    def _value(
-        self, item: Item, so_far: Mapping[str, str], p: SubjectProfile, on: date, consent: date, week: int
-    ) -> str | None:
+    def _value(self, form_id: str, item: Item, p: SubjectProfile, on: date, consent: date, week: int) -> str | None:
         rng = self._rng
         sbp = p.baseline_sbp - (min(week, 12) * rng.uniform(0.4, 1.4) if week > 0 else 0) + rng.gauss(0, 4)
         clinical: dict[str, object] = {
@@ -108,8 +124,22 @@ class ValueMaker:
                 return value.isoformat()
             if isinstance(value, float | int) and not isinstance(value, bool):
                 return _number(item, float(value))
+            if item.type is ItemType.CHOICE:
+                return self._code(item, str(value)) or self._generic(item, on)
             return str(value)
+        eligible = self._eligible.get((form_id, item.id))
+        if eligible is not None and rng.random() > 0.01:
+            return eligible
         return self._generic(item, on)
+
+    def _code(self, item: Item, value: str) -> str | None:
+        """The item's code for a CDISC submission value (`F`, `Y`, `WHITE`): itself, or the code whose decode
+        says the same (`C16576` "Female" in an imported study); None when the codelist has no such answer."""
+        codelist = self._definition.codelist(item.codelist) if item.codelist else None
+        if codelist is None or value in codelist.codes():
+            return value
+        wanted = {value.casefold(), DECODES.get(value, value).casefold()}
+        return next((c.code for c in codelist.items if c.decode.casefold() in wanted), None)
 
     def _generic(self, item: Item, on: date) -> str | None:
         rng = self._rng

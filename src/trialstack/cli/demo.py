@@ -22,7 +22,7 @@ from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.settings import Settings
 from trialstack.simulation.simulator import DEFAULT_START, Simulation
-from trialstack.standards.loader import load_study_file
+from trialstack.standards.loader import check_study_file
 
 DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
 
@@ -47,7 +47,8 @@ def demo_command(
     settings = Settings.from_env(db)
     if fresh:
         _remove_sqlite_file(settings.database_url)
-    definition = load_study_file(study)
+    check = check_study_file(study)
+    definition = check.definition_or_raise()
     version = study_version(definition)
     platform = bootstrap(settings, clock=FixedClock(DEFAULT_START), migrate=True)
     try:
@@ -58,7 +59,7 @@ def demo_command(
                     f"{settings.database_url} already holds {study_id} subjects: use a new --db or --fresh"
                 )
         with platform.unit_of_work(operator_actor()) as uow:
-            publish_study_version(uow, PublishStudyVersion(version, "yaml", study.name))
+            publish_study_version(uow, PublishStudyVersion(version, check.format, study.name))
             users, staff = create_demo_staff(uow, study_id, [site.id for site in definition.sites])
             uow.commit()
         simulation = Simulation(platform, study_id, seed=seed, subjects=subjects, staff=staff)

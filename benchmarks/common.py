@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,20 @@ def timed(function: Callable[[], object]) -> float:
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the child processes it has waited for (user + system)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def timed_with_cpu(function: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its children): on a busy machine the wall clock says how much
+    CPU was free, the CPU time what the work itself costs."""
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    function()
+    return time.perf_counter() - wall, _cpu_seconds() - cpu
 
 
 def line(name: str, value: float, unit: str, baseline: float | None = None, baseline_name: str = "") -> str:

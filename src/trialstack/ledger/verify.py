@@ -9,6 +9,7 @@ Either way the report is the same: the first broken `study_seq` of each study an
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import math
@@ -29,7 +30,14 @@ from trialstack.ledger.chain import GENESIS_HASH
 from trialstack.ledger.errors import LedgerError
 from trialstack.ledger.schema import ledger_event, study_head
 from trialstack.ledger.store import select_events_sql
-from trialstack.ledger.verify_worker import BrokenLink, ChunkResult, Progress, check_rows, cursor_rows
+from trialstack.ledger.verify_worker import (
+    BrokenLink,
+    ChunkResult,
+    Progress,
+    check_rows,
+    cursor_rows,
+    read_answer,
+)
 
 __all__ = [
     "CHUNK_ROWS",
@@ -43,7 +51,8 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 25_000
-"""Rows per chunk handed to a worker process; a ledger no bigger than one chunk is verified in-process."""
+"""The most rows in one chunk; a ledger no bigger than one chunk is verified in-process, by one process."""
+MIN_CHUNK_ROWS = 1_000
 WORKER_COMMAND = "from trialstack.ledger.verify_worker import serve; serve()"
 
 
@@ -210,40 +219,58 @@ def _verify_in_pool(
     chunk_rows: int,
     progress: Progress | None,
 ) -> dict[str, list[ChunkResult]]:
-    """Hand the chunks to `workers` processes, one chunk at a time each, and collect what they found.
+    """Check the chunks with `workers` processes: this one and `workers - 1` helpers, and collect what they found.
 
-    Workers are fresh interpreters running `verify_worker.serve` (not forks: SQLite forbids carrying an open
+    Helpers are fresh interpreters running `verify_worker.serve` (not forks: SQLite forbids carrying an open
     database across fork(), and multiprocessing's spawn would re-run the caller's main module in every worker).
+    This process checks chunks too, on its own connection, so nothing waits while the helpers start. Chunks are
+    small enough (a quarter of each process's share, at most `chunk_rows`) that all finish close together; a
+    helper holds at most two chunks (one before its first answer), the rest wait in a shared queue.
     """
-    header = (*target, _range_sql(connection))
-    plan = [(b.study_id, after, upto) for b in all_bounds for after, upto in _chunk_bounds(b, chunk_rows)]
-    tasks = iter(plan)
-    results: dict[tuple[str, int], ChunkResult] = {}
-    pool: list[subprocess.Popen[bytes]] = []
+    sql = _range_sql(connection)
+    span = sum(b.high - b.low + 1 for b in all_bounds if b.low is not None and b.high is not None)
+    size = min(chunk_rows, max(MIN_CHUNK_ROWS, math.ceil(span / (workers * 4))))
+    plan = [(b.study_id, after, upto) for b in all_bounds for after, upto in _chunk_bounds(b, size)]
+    queue = collections.deque(range(len(plan)))
+    results: dict[int, ChunkResult] = {}
+    helpers: list[subprocess.Popen[bytes]] = []
+    in_flight: list[collections.deque[int]] = []
+    answered: set[int] = set()
     selector = selectors.DefaultSelector()
-    busy: dict[int, tuple[str, int, int]] = {}
+
+    def feed(index: int) -> None:
+        while queue and len(in_flight[index]) < (2 if index in answered else 1):
+            task = queue.popleft()
+            in_flight[index].append(task)
+            _send(helpers[index], plan[task])
+
+    finished = False
     try:
-        pool.extend(_start_worker(header) for _ in range(min(workers, len(plan))))
-        for index, process in enumerate(pool):
-            selector.register(_pipe(process.stdout), selectors.EVENT_READ, index)
-            _hand_out(process, tasks, busy, index)
-        while busy:
-            for key, _ in selector.select():
+        for index in range(min(workers - 1, len(plan) - 1)):
+            helpers.append(_start_worker((*target, sql)))
+            in_flight.append(collections.deque())
+            selector.register(_pipe(helpers[index].stdout).fileno(), selectors.EVENT_READ, index)
+            feed(index)
+        while queue or any(in_flight):
+            for key, _ in selector.select(timeout=0 if queue else None):
                 index = key.data
-                process = pool[index]
-                result = _answer(process)
-                study_id, after, _ = busy.pop(index)
-                results[(study_id, after)] = result
+                result = _answer(helpers[index])
+                results[in_flight[index].popleft()] = result
                 if progress is not None:
                     progress(result.checked)
-                if not _hand_out(process, tasks, busy, index):
-                    selector.unregister(_pipe(process.stdout))
+                answered.add(index)
+                feed(index)
+            if queue:
+                task = queue.popleft()
+                study_id, after, upto = plan[task]
+                results[task] = check_rows(study_id, _driver_rows(connection, sql, (study_id, after, upto)), progress)
+        finished = True
     finally:
         selector.close()
-        _stop(pool)
+        _stop(helpers, kill=not finished)
     by_study: dict[str, list[ChunkResult]] = {}
-    for study_id, after, _ in plan:
-        by_study.setdefault(study_id, []).append(results[(study_id, after)])
+    for task, (study_id, _, _) in enumerate(plan):
+        by_study.setdefault(study_id, []).append(results[task])
     return by_study
 
 
@@ -274,20 +301,9 @@ def _send(process: subprocess.Popen[bytes], message: object) -> None:
         raise LedgerError("a verify worker stopped before its task") from None
 
 
-def _hand_out(
-    process: subprocess.Popen[bytes], tasks: Iterator[tuple[str, int, int]], busy: dict[int, Any], index: int
-) -> bool:
-    task = next(tasks, None)
-    if task is None:
-        return False
-    busy[index] = task
-    _send(process, task)
-    return True
-
-
 def _answer(process: subprocess.Popen[bytes]) -> ChunkResult:
     try:
-        status, value = pickle.load(_pipe(process.stdout))
+        status, value = read_answer(_pipe(process.stdout).fileno())
     except (EOFError, pickle.UnpicklingError):
         code = process.wait()
         raise LedgerError(f"a verify worker exited unexpectedly (exit code {code})") from None
@@ -298,12 +314,15 @@ def _answer(process: subprocess.Popen[bytes]) -> ChunkResult:
     return value
 
 
-def _stop(pool: list[subprocess.Popen[bytes]]) -> None:
-    """Close every worker's stdin (it exits at end of input); kill any that does not exit promptly."""
+def _stop(pool: list[subprocess.Popen[bytes]], kill: bool = False) -> None:
+    """Close every worker's stdin (it exits at end of input); kill any that does not exit promptly, or all at once
+    when verification stopped on an error."""
     for process in pool:
         if process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
+        if kill:
+            process.kill()
     for process in pool:
         try:
             process.wait(timeout=10)

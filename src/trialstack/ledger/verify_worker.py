@@ -3,7 +3,7 @@
 `check_rows` is the inner loop of `trialstack verify`. `serve` is the body of a worker process that
 `trialstack.ledger.verify` starts with `python -c` (so a worker never re-runs the caller's main module): it opens
 its own read-only connection, then reads pickled tasks `(study_id, after, upto)` on stdin and answers each with a
-pickled `("ok", ChunkResult)` or `("error", message)` on stdout. It imports only what checking needs (no
+length-framed pickle of `("ok", ChunkResult)` or `("error", message)` on stdout. It imports only what checking needs (no
 SQLAlchemy), so a worker is ready in a fraction of a second.
 """
 
@@ -147,6 +147,31 @@ def _open(backend: str, target: str) -> Any:
     return sqlite
 
 
+def write_answer(stream: Any, answer: tuple[str, Any]) -> None:
+    """One answer: an 8-byte length, then the pickle (framed, so the reader never reads past one answer)."""
+    body = pickle.dumps(answer)
+    stream.write(len(body).to_bytes(8, "big") + body)
+    stream.flush()
+
+
+def read_answer(descriptor: int) -> tuple[str, Any]:
+    """Read exactly one framed answer from a pipe's file descriptor; EOFError if the worker is gone."""
+    size = int.from_bytes(_read_exact(descriptor, 8), "big")
+    answer: tuple[str, Any] = pickle.loads(_read_exact(descriptor, size))
+    return answer
+
+
+def _read_exact(descriptor: int, size: int) -> bytes:
+    parts = []
+    while size:
+        part = os.read(descriptor, size)
+        if not part:
+            raise EOFError
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
 def serve() -> None:
     """A worker process: one connection, then one answer per task until stdin closes."""
     tasks, answers = sys.stdin.buffer, sys.stdout.buffer
@@ -154,8 +179,7 @@ def serve() -> None:
     try:
         connection = _open(backend, target)
     except Exception as exc:
-        pickle.dump(("error", f"a verify worker cannot open the database: {_one_line(exc)}"), answers)
-        answers.flush()
+        write_answer(answers, ("error", f"a verify worker cannot open the database: {_one_line(exc)}"))
         return
     postgres = backend == "postgresql"
     while True:
@@ -164,14 +188,11 @@ def serve() -> None:
         except EOFError:
             break
         try:
-            answer: tuple[str, Any] = (
-                "ok",
-                check_rows(study_id, cursor_rows(connection, postgres, sql, (study_id, after, upto))),
-            )
+            rows = cursor_rows(connection, postgres, sql, (study_id, after, upto))
+            answer: tuple[str, Any] = ("ok", check_rows(study_id, rows))
         except Exception as exc:
             answer = ("error", f"a verify worker failed on study {study_id}: {_one_line(exc)}")
         finally:
             connection.rollback()
-        pickle.dump(answer, answers)
-        answers.flush()
+        write_answer(answers, answer)
     connection.close()

@@ -138,3 +138,40 @@ def age_in_days(row: dict[str, Any], today: str) -> int:
     """Days a query has been (or was) open: from opening to closing, or to today."""
     end = (row["closed_at"] or today)[:10]
     return (date.fromisoformat(end) - date.fromisoformat(row["opened_on"])).days
+
+
+def _filtered(statement: Any, study_id: str, sites: frozenset[str] | None, status: str) -> Any:
+    statement = statement.where(query_table.c.study_id == study_id, query_table.c.status == status)
+    return statement.where(query_table.c.site_id.in_(sorted(sites))) if sites is not None else statement
+
+
+def count_queries(connection: Connection, study_id: str, status: str, *, sites: frozenset[str] | None = None) -> int:
+    statement = _filtered(select(func.count()).select_from(query_table), study_id, sites, status)
+    return int(connection.execute(statement).scalar_one())
+
+
+def oldest_queries(
+    connection: Connection, study_id: str, status: str, *, sites: frozenset[str] | None = None, limit: int = 8
+) -> list[dict[str, Any]]:
+    """The queries of one status opened longest ago (the oldest first), at most `limit`."""
+    statement = _filtered(select(query_table), study_id, sites, status)
+    statement = statement.order_by(query_table.c.opened_on, query_table.c.query_id).limit(limit)
+    return [dict(r._mapping) for r in connection.execute(statement)]
+
+
+def counts_by_form(
+    connection: Connection, study_id: str, subject_ids: list[str], status: str = "open"
+) -> dict[tuple[str, str], int]:
+    """(subject, form instance) -> how many queries of one status, for some subjects: one grouped SQL."""
+    if not subject_ids:
+        return {}
+    statement = (
+        select(query_table.c.subject_id, query_table.c.form, func.count())
+        .where(
+            query_table.c.study_id == study_id,
+            query_table.c.subject_id.in_(subject_ids),
+            query_table.c.status == status,
+        )
+        .group_by(query_table.c.subject_id, query_table.c.form)
+    )
+    return {(str(subject), str(form)): int(n) for subject, form, n in connection.execute(statement)}

@@ -12,6 +12,7 @@ from trialstack.capture.checks import StudyRules
 from trialstack.capture.decide import new_data_refusal, new_visit_refusal
 from trialstack.capture.model import Casebook
 from trialstack.capture.refs import FormKey
+from trialstack.capture.status_readmodel import visit_summary
 from trialstack.capture.views import casebook_matrix
 
 ACTIVE_STATUSES = frozenset({"screening", "enrolled"})
@@ -46,10 +47,7 @@ class VisitColumn:
     @property
     def summary(self) -> str:
         """not_started / in_progress / complete for the visit as a whole."""
-        statuses = {cell.status for cell in self.cells.values()}
-        if not self.date or statuses <= {"not_started"}:
-            return "not_started"
-        return "complete" if statuses == {"complete"} else "in_progress"
+        return visit_summary(self.date, (cell.status for cell in self.cells.values()))
 
     @property
     def open_queries(self) -> int:
@@ -68,6 +66,38 @@ class Grid:
 
     def column(self, visit: str) -> VisitColumn | None:
         return next((column for column in self.columns if column.visit == visit), None)
+
+
+@dataclass(frozen=True)
+class VisitSummary:
+    """One visit of one subject on the subject list, read from capture's casebook status rows."""
+
+    visit: str
+    date: str | None
+    earliest: str | None
+    summary: str
+    overdue: bool
+    open_queries: int
+
+
+def visit_summaries(
+    rows: list[dict[str, Any]], open_by_form: dict[str, int], rules: StudyRules, today: date
+) -> dict[str, VisitSummary]:
+    """A subject's visit status rows by visit, each with the open queries on its scheduled forms."""
+    scheduled = {visit.id: visit.forms for visit in rules.definition.schedule.visits}
+    iso = today.isoformat()
+    result = {}
+    for row in rows:
+        forms = {f"{row['visit']}.{form_id}" for form_id in scheduled.get(row["visit_id"], ())}
+        result[row["visit"]] = VisitSummary(
+            visit=row["visit"],
+            date=row["visit_date"],
+            earliest=row["earliest"],
+            summary=row["summary"],
+            overdue=row["due_by"] is not None and row["due_by"] < iso,
+            open_queries=sum(n for form, n in open_by_form.items() if form in forms) if open_by_form else 0,
+        )
+    return result
 
 
 def query_counts(queries: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:

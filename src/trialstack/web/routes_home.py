@@ -59,7 +59,7 @@ def study_home(study_id: str, request: Request, principal: User) -> Response:
         return page(request, "home.html", {"loaded": False, "work": None}, principal=principal, study_id=study_id)
     rules = load_rules(request, study_id)
     with platform.engine.connect() as connection:
-        work = attention(connection, platform.cache, principal, study_id, rules, today(request))
+        work = attention(connection, principal, study_id, today(request))
     context = {"loaded": True, "work": work, "definition": rules.definition, "today": today(request)}
     return page(request, "home.html", context, principal=principal, study_id=study_id)
 

@@ -10,19 +10,21 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from trialstack.api.access import visible_sites
 from trialstack.api.platform import platform_of
 from trialstack.api.routes_capture import render_outcome
 from trialstack.api.schemas import SdvRequest
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
+from trialstack.capture import status_readmodel as status
 from trialstack.capture.refs import FormKey
 from trialstack.capture.views import form_detail
 from trialstack.errors import TrialStackError
 from trialstack.identity.policy import Action, Principal, authorize
 from trialstack.queries.readmodel import list_queries
-from trialstack.web.attention import attention
 from trialstack.web.forms import errors_of
-from trialstack.web.loaders import SubjectPage, load_rules, load_subject, today
+from trialstack.web.loaders import SubjectPage, load_subject
+from trialstack.web.paging import PageNumber, Paging
 from trialstack.web.routing import is_htmx, web_router
 from trialstack.web.run import run
 from trialstack.web.session import current_user, posted_form
@@ -34,15 +36,15 @@ Posted = Annotated[FormData, Depends(posted_form)]
 
 
 @router.get("/sdv")
-def sdv_list(study_id: str, request: Request, principal: User) -> Response:
-    """Complete forms with items still to verify, at the monitor's sites."""
+def sdv_list(study_id: str, request: Request, principal: User, page_number: PageNumber = 1) -> Response:
+    """Complete forms with items still to verify, at the monitor's sites, a page at a time."""
     authorize(principal, Action.SDV_PERFORM, study_id)
-    rules = load_rules(request, study_id)
-    platform = platform_of(request)
-    with platform.engine.connect() as connection:
-        work = attention(connection, platform.cache, principal, study_id, rules, today(request))
-    rows = sorted(work.to_verify, key=lambda row: (row["subject_id"], row["form"]))
-    return page(request, "sdv_list.html", {"rows": rows}, principal=principal, study_id=study_id)
+    sites = visible_sites(principal, study_id)
+    with platform_of(request).engine.connect() as connection:
+        paging = Paging.of(page_number, status.count_work(connection, study_id, status.VERIFY, sites))
+        rows = status.work_page(connection, study_id, status.VERIFY, sites, offset=paging.offset, limit=paging.size)
+    shown = [{**row, "due": row["sdv_due"]} for row in rows]
+    return page(request, "sdv_list.html", {"rows": shown, "paging": paging}, principal=principal, study_id=study_id)
 
 
 def _context(request: Request, loaded: SubjectPage, key: FormKey) -> dict[str, Any]:

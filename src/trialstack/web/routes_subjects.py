@@ -15,14 +15,15 @@ from trialstack.api.routes_capture import render_outcome
 from trialstack.api.schemas import ScreenRequest
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
-from trialstack.capture.handlers import read_casebook
-from trialstack.capture.readmodel import latest_signature, list_subjects
+from trialstack.capture import status_readmodel as status
+from trialstack.capture.readmodel import latest_signature
 from trialstack.errors import TrialStackError
 from trialstack.identity.policy import Action, Principal, authorize
-from trialstack.queries.readmodel import list_queries
+from trialstack.queries.readmodel import counts_by_form, list_queries
 from trialstack.web.forms import errors_of, text
-from trialstack.web.grid import build_grid, next_log_record
+from trialstack.web.grid import build_grid, next_log_record, visit_summaries
 from trialstack.web.loaders import load_subject, today
+from trialstack.web.paging import PageNumber, Paging
 from trialstack.web.routing import redirect, web_router
 from trialstack.web.run import run
 from trialstack.web.session import current_user, posted_form
@@ -43,34 +44,38 @@ def _screening_sites(principal: Principal, study_id: str, sites: list[tuple[str,
     return [(site, name) for site, name in sites if can(principal, Action.SUBJECT_SCREEN, study_id, site)]
 
 
-def _list_context(request: Request, principal: Principal, study_id: str) -> dict[str, Any]:
-    platform = platform_of(request)
+def _list_context(request: Request, principal: Principal, study_id: str, page_number: int = 1) -> dict[str, Any]:
+    """One page of subjects at the user's sites, each with its visits: a few rows from capture's casebook status
+    read model and one grouped count from the queries read model, never a casebook fold."""
     day = today(request)
-    with platform.engine.connect() as connection:
+    sites = visible_sites(principal, study_id)
+    with platform_of(request).engine.connect() as connection:
         rules = study_rules_of(connection, study_id)
-        sites = visible_sites(principal, study_id)
-        rows = []
-        for subject in list_subjects(connection, study_id, sites):
-            casebook = read_casebook(connection, platform.cache, study_id, subject["subject_id"])
-            queries = list_queries(connection, study_id, subject_id=subject["subject_id"])
-            grid = build_grid(rules, casebook, queries, day)
-            open_queries = sum(1 for q in queries if q["status"] == "open")
-            rows.append({"subject": subject, "grid": grid, "open_queries": open_queries})
-    visits = [v for v in rules.definition.schedule.visits if not v.repeating]
+        paging = Paging.of(page_number, status.count_subjects(connection, study_id, sites))
+        subjects = status.subject_page(connection, study_id, sites, offset=paging.offset, limit=paging.size)
+        ids = [subject["subject_id"] for subject in subjects]
+        visits = status.visits_of(connection, study_id, ids, scheduled_only=True)
+        open_queries = counts_by_form(connection, study_id, ids)
+    rows = []
+    for subject in subjects:
+        mine = {form: n for (subject_id, form), n in open_queries.items() if subject_id == subject["subject_id"]}
+        summaries = visit_summaries(visits[subject["subject_id"]], mine, rules, day)
+        rows.append({"subject": subject, "visits": summaries, "open_queries": sum(mine.values())})
     all_sites = [(site.id, site.name) for site in rules.definition.sites]
     return {
         "rows": rows,
-        "visits": visits,
+        "paging": paging,
+        "visits": [v for v in rules.definition.schedule.visits if not v.repeating],
         "screen_sites": _screening_sites(principal, study_id, all_sites),
         "today": day.isoformat(),
     }
 
 
 @router.get("")
-def subjects_page(study_id: str, request: Request, principal: User) -> Response:
-    """Every subject at the user's sites with a one-line visit matrix; screening for site staff."""
+def subjects_page(study_id: str, request: Request, principal: User, page_number: PageNumber = 1) -> Response:
+    """The subjects at the user's sites, a page at a time, with a one-line visit matrix; screening for site staff."""
     authorize(principal, Action.SUBJECT_READ, study_id)
-    context = {**_list_context(request, principal, study_id), "errors": {}, "values": {}}
+    context = {**_list_context(request, principal, study_id, page_number), "errors": {}, "values": {}}
     return page(request, "subjects.html", context, principal=principal, study_id=study_id)
 
 

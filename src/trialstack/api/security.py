@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from trialstack.api.middleware import SecureHeadersMiddleware, install_log_redaction
 from trialstack.api.platform import platform_of
 from trialstack.api.problems import install_problem_handlers, problem
-from trialstack.identity.authentication import principal_for_session, principal_for_token
+from trialstack.identity.authentication import principal_for_token, resume_session
 from trialstack.identity.credentials import session_key
 from trialstack.identity.model import NotAuthenticated, TooManyAttempts
 from trialstack.identity.policy import Action, Forbidden, Grant, Principal, authorize, authorize_study_wide
@@ -58,6 +58,14 @@ def session_signer(request: Request) -> SessionSigner:
     return signer
 
 
+def login_throttle(request: Request) -> LoginThrottle:
+    """The sign-in throttle of this app: failures counted in the platform's database, shared by every process."""
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle(platform_of(request).engine)
+    return throttle
+
+
 def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or os.environ.get("TRIALSTACK_SECURE_COOKIES", "") in ("1", "true")
 
@@ -82,8 +90,8 @@ def authentication(request: Request) -> Authentication:
         claim = signer.loads(cookie)
         if claim is None:
             raise NotAuthenticated("the session cookie is invalid or expired; sign in again")
-        with platform.engine.connect() as connection:
-            principal = principal_for_session(connection, claim.session_id, claim.username)
+        idle = platform.settings.session_idle_timeout
+        principal = resume_session(platform.engine, claim.session_id, claim.username, platform.clock.now(), idle)
         if request.method not in SAFE_METHODS and not signer.csrf_valid(
             claim.session_id, request.headers.get(CSRF_HEADER)
         ):
@@ -265,11 +273,12 @@ async def _too_many(request: Request, error: Exception) -> JSONResponse:
 
 def install_security(app: FastAPI) -> None:
     """Every error as problem+json (401 with WWW-Authenticate, 403, 429 with Retry-After, and the rest through
-    `install_problem_handlers`), secure headers, log redaction, and the sign-in throttle of this app."""
+    `install_problem_handlers`), secure headers, log redaction, and the sign-in throttle (in the database of
+    `app.state.platform`, which must be set first)."""
     install_problem_handlers(app)
     app.add_exception_handler(NotAuthenticated, _not_authenticated)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(TooManyAttempts, _too_many)
     app.add_middleware(SecureHeadersMiddleware)
-    app.state.login_throttle = LoginThrottle()
+    app.state.login_throttle = LoginThrottle(app.state.platform.engine)
     install_log_redaction()

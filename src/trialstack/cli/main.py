@@ -105,6 +105,27 @@ def bench_rules_command(
     bench.run(console.print, states=states, checks=checks, symbols=symbols)
 
 
+@bench_app.command("pages")
+@clear_errors
+def bench_pages_command(
+    subjects: Annotated[int, typer.Option(help="Subjects in the measured study.")] = 2_000,
+    events: Annotated[int, typer.Option(help="Events in its ledger (about).")] = 5_000_000,
+    baseline: Annotated[int, typer.Option(help="Subjects in the baseline study (same casebooks).")] = 100,
+    templates: Annotated[int, typer.Option(help="Subjects simulated through the handlers, then replicated.")] = 12,
+    samples: Annotated[int, typer.Option(help="Requests per page and study.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the demo simulation of the template subjects.")] = 7,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL (scratch databases are created and dropped).")
+    ] = None,
+) -> None:
+    """Subject list, study home per role, SDV list and one casebook over HTTP (p50/p99) at --subjects/--events
+    against --baseline subjects, served by `trialstack serve`, on SQLite (and PostgreSQL with --postgres)."""
+    load_benchmark("pages_bench").run(
+        subjects=subjects, events=events, baseline=baseline, templates=templates, seed=seed, samples=samples,
+        postgres_server=postgres, emit=console.print,
+    )  # fmt: skip
+
+
 def study_checks(definition: StudyDefinition) -> tuple[list[tuple[str, str]], dict[str, RuleType]]:
     """Every edit check of a study with one symbol table for all (checks whose bare names clash are left out)."""
     symbols = study_symbols(definition)

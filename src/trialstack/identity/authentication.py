@@ -9,9 +9,9 @@ would be committed with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from trialstack.clock import utc_timestamp
 from trialstack.errors import TrialStackError
@@ -23,6 +23,15 @@ from trialstack.identity.events import UserLoggedOut
 from trialstack.identity.handlers import append_account, load_account
 from trialstack.identity.policy import Forbidden, Principal
 from trialstack.identity.readmodel import find_session, find_token, load_principal
+from trialstack.identity.sessions import (
+    DEFAULT_IDLE_TIMEOUT,
+    forget_stale_activity,
+    idle_expired,
+    last_activity,
+    needs_touch,
+    record_activity,
+)
+from trialstack.ledger.database import WRITE_OPTION
 from trialstack.ledger.envelope import Actor
 from trialstack.ledger.uow import UnitOfWork
 
@@ -33,6 +42,12 @@ INVALID_CREDENTIALS = "invalid username, password or one-time code (or the accou
 
 def user_actor(username: str, role: str = "user") -> Actor:
     return Actor(id=f"user:{username}", role=role)
+
+
+class SessionExpired(rules.NotAuthenticated):
+    """The session went unused for longer than the idle timeout: the user signs in again."""
+
+    code = "session-expired"
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ def _check(uow: UnitOfWork, account: rules.Account, password: str, totp: str | N
         credentials.set_password_hash(connection, account.username, rehashed, utc_timestamp(uow.clock.now()))
     if not account.totp:
         return None, "password"
-    secret, last_step = credentials.totp_secret(connection, account.username)
+    secret, last_step = credentials.totp_secret(connection, uow.vault, account.username, utc_timestamp(uow.clock.now()))
     if totp is None or secret is None:
         raise rules.SecondFactorRequired("this account needs a one-time code too", field="totp")
     step = totp_step(secret, totp, uow.clock.now(), last_step)
@@ -92,12 +107,15 @@ def _authenticate(
 
 
 def login(uow: UnitOfWork, username: str, password: str, totp: str | None = None) -> LoginResult:
-    """Open a session (UserLoggedIn); the caller commits. A failure appends LoginFailed (and UserLockedOut at the
-    limit), commits, and raises NotAuthenticated."""
+    """Open a session (UserLoggedIn, and its idle clock started); the caller commits. A failure appends LoginFailed
+    (and UserLockedOut at the limit), commits, and raises NotAuthenticated."""
     session_id, method = _authenticate(uow, username, password, totp, Purpose.LOGIN, None)
     principal = load_principal(uow.connection, username)
     if session_id is None or principal is None:
         raise rules.NotAuthenticated(INVALID_CREDENTIALS)
+    now = uow.clock.now()
+    forget_stale_activity(uow.connection, now)
+    record_activity(uow.connection, session_id, now)
     return LoginResult(principal, session_id, method)
 
 
@@ -144,11 +162,37 @@ def principal_for_token(connection: Connection, token: str, now: datetime) -> tu
     return principal, row.token_id
 
 
-def principal_for_session(connection: Connection, session_id: str, username: str) -> Principal:
+def _idle_words(idle: timedelta) -> str:
+    minutes = int(idle.total_seconds() // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{int(idle.total_seconds())} seconds"
+
+
+def principal_for_session(
+    connection: Connection, session_id: str, username: str, now: datetime, idle: timedelta = DEFAULT_IDLE_TIMEOUT
+) -> tuple[Principal, datetime]:
+    """The principal of an open session and when it was last used; NotAuthenticated when it has ended, and
+    SessionExpired when it has been idle for `idle` or longer at `now`. Reads only (see `resume_session`)."""
     session = find_session(connection, session_id)
     if session is None or session.username != username or session.ended_at is not None:
         raise rules.NotAuthenticated("the session has ended; sign in again")
+    last_seen = last_activity(connection, session_id) or datetime.fromisoformat(session.started_at)
+    if idle_expired(last_seen, now, idle):
+        raise SessionExpired(f"the session was idle for more than {_idle_words(idle)}; sign in again")
     principal = load_principal(connection, username)
     if principal is None:
         raise rules.NotAuthenticated("the account is disabled")
+    return principal, last_seen
+
+
+def resume_session(
+    engine: Engine, session_id: str, username: str, now: datetime, idle: timedelta = DEFAULT_IDLE_TIMEOUT
+) -> Principal:
+    """A request in a session: its principal, after checking that the session is open and not idle; the request
+    counts as activity, which extends the session (written in its own short transaction, at most every
+    ACTIVITY_RESOLUTION, so reads stay reads)."""
+    with engine.connect() as connection:
+        principal, last_seen = principal_for_session(connection, session_id, username, now, idle)
+    if needs_touch(last_seen, now, idle):
+        with engine.connect().execution_options(**{WRITE_OPTION: True}) as connection, connection.begin():
+            record_activity(connection, session_id, now)
     return principal

@@ -1,5 +1,5 @@
 """Sign-in and sign-out pages on identity's functions: `login` / `logout` in a unit of work, the API's session
-cookie and signer, the app's sign-in throttle. Nothing here checks a password itself."""
+cookie and signer, the app's sign-in throttle (in the database). Nothing here checks a password itself."""
 
 from __future__ import annotations
 
@@ -11,26 +11,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from trialstack.api.platform import platform_of
-from trialstack.api.security import CSRF_COOKIE, SESSION_COOKIE, secure_cookies, session_signer
+from trialstack.api.security import CSRF_COOKIE, SESSION_COOKIE, login_throttle, secure_cookies, session_signer
 from trialstack.identity.authentication import IDENTITY_SYSTEM, LoginResult, login, logout, user_actor
 from trialstack.identity.model import NotAuthenticated, SecondFactorRequired, TooManyAttempts
 from trialstack.identity.sessions import SESSION_MAX_AGE, SessionClaim
-from trialstack.identity.throttle import LoginThrottle
 from trialstack.ledger.errors import ConcurrencyConflict
 from trialstack.web.routing import redirect, web_router
-from trialstack.web.session import LoginRequired, posted_form, session_of
+from trialstack.web.session import LoginRequired, idle_message, posted_form, session_of
 from trialstack.web.stash import local_path
 from trialstack.web.templating import page
 
 router = web_router()
 MAX_ATTEMPTS = 3
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.login_throttle = LoginThrottle()
-    return throttle
 
 
 def _next(value: object) -> str:
@@ -41,15 +33,24 @@ def _next(value: object) -> str:
     return target if target is not None and not target.startswith("/login") else "/"
 
 
+def _notice(request: Request, expired: str) -> str | None:
+    """Why the user is here again: `expired=idle` after the idle timeout, any other value after a session ended."""
+    if expired == "idle":
+        return idle_message(platform_of(request).settings.session_idle_minutes)
+    if expired and expired != "0":
+        return "Your session has ended. Sign in again to continue where you were."
+    return None
+
+
 @router.get("/login")
-def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+def login_page(request: Request, next: str = "/", expired: str = "") -> Response:
     """The sign-in form; already signed-in users go straight on."""
     try:
         session_of(request)
         return redirect(request, _next(next))
     except LoginRequired:
         pass
-    notice = "Your session has ended. Sign in again to continue where you were." if expired else None
+    notice = _notice(request, expired)
     return page(request, "login.html", {"next": _next(next), "notice": notice, "username": ""})
 
 
@@ -77,20 +78,20 @@ async def login_submit(request: Request) -> Response:
     totp = str(form.get("totp") or "").strip() or None
     target = _next(form.get("next"))
     address = request.client.host if request.client else "?"
-    throttle = _throttle(request)
+    throttle = login_throttle(request)
     now = platform_of(request).clock.now()
     context = {"next": target, "username": username, "notice": None}
     try:
-        throttle.check(username, address, now)
+        await run_in_threadpool(throttle.check, username, address, now)
         result = await run_in_threadpool(_sign_in, request, username, password, totp)
     except SecondFactorRequired:
         return page(request, "login.html", {**context, "need_totp": True, "password": ""}, status_code=401)
     except NotAuthenticated as error:
-        throttle.failed(username, address, now)
+        await run_in_threadpool(throttle.failed, username, address, now)
         return page(request, "login.html", {**context, "error": error.message}, status_code=401)
     except TooManyAttempts as error:
         return page(request, "login.html", {**context, "error": error.message}, status_code=429)
-    throttle.succeeded(username, address)
+    await run_in_threadpool(throttle.succeeded, username, address)
     response = redirect(request, target)
     signer = session_signer(request)
     secure, max_age = secure_cookies(request), int(SESSION_MAX_AGE.total_seconds())

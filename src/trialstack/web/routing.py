@@ -37,7 +37,8 @@ def redirect(request: Request, url: str) -> Response:
 async def login_redirect(request: Request, error: LoginRequired) -> Response:
     """To the sign-in page, back here afterwards; a post's typed fields ride along in the stash cookie."""
     target = page_of(request) if request.method == "POST" else (request.url.path + _query(request))
-    expired = "&expired=1" if error.expired or request.method == "POST" else ""
+    reason = "idle" if error.reason == "idle" else "1"
+    expired = f"&expired={reason}" if error.expired or request.method == "POST" else ""
     response = redirect(request, f"/login?next={quote(target, safe='/')}{expired}")
     if request.method == "POST":
         stash_form(request, response, await request.form(), target)

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 
 from trialstack.api.platform import platform_of
 from trialstack.api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, session_signer
-from trialstack.identity.authentication import principal_for_session
+from trialstack.identity.authentication import SessionExpired, resume_session
 from trialstack.identity.model import NotAuthenticated
 from trialstack.identity.policy import Forbidden, Principal
 
@@ -23,16 +23,26 @@ CSRF_FIELD = "csrf_token"
 
 
 class LoginRequired(Exception):
-    """No usable session: the page sends the browser to the sign-in page (and keeps what was typed)."""
+    """No usable session: the page sends the browser to the sign-in page (and keeps what was typed).
 
-    def __init__(self, message: str, *, expired: bool = True) -> None:
+    `reason` tells the sign-in page what to say: `ended` (signed out, disabled, cookie too old or forged) or
+    `idle` (no activity for the idle timeout).
+    """
+
+    def __init__(self, message: str, *, expired: bool = True, reason: str = "ended") -> None:
         super().__init__(message)
         self.message = message
         self.expired = expired
+        self.reason = reason
 
 
 class CsrfRejected(Forbidden):
     code = "csrf-rejected"
+
+
+def idle_message(minutes: int) -> str:
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"You were signed out after {minutes} {unit} without activity. Sign in again to continue where you were."
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,8 @@ class WebUser:
 
 
 def session_of(request: Request) -> WebUser:
-    """The signed-in user of this request; LoginRequired when the cookie is missing, forged, old or ended."""
+    """The signed-in user of this request; LoginRequired when the cookie is missing, forged, old or ended, or the
+    session has been idle too long. A request that passes counts as activity and extends the session."""
     cached: WebUser | None = getattr(request.state, "web_user", None)
     if cached is not None:
         return cached
@@ -52,9 +63,12 @@ def session_of(request: Request) -> WebUser:
     claim = session_signer(request).loads(cookie)
     if claim is None:
         raise LoginRequired("Your session has expired. Please sign in again.")
+    platform = platform_of(request)
+    idle = platform.settings.session_idle_timeout
     try:
-        with platform_of(request).engine.connect() as connection:
-            principal = principal_for_session(connection, claim.session_id, claim.username)
+        principal = resume_session(platform.engine, claim.session_id, claim.username, platform.clock.now(), idle)
+    except SessionExpired:
+        raise LoginRequired(idle_message(platform.settings.session_idle_minutes), reason="idle") from None
     except NotAuthenticated:
         raise LoginRequired("Your session has ended. Please sign in again.") from None
     user = WebUser(principal, claim.session_id)

@@ -21,7 +21,6 @@ from trialstack.identity.model import (
     Access,
     Account,
     PasswordPolicyViolation,
-    TooManyAttempts,
     check_password,
     decide_authentication,
     decide_grant,
@@ -42,8 +41,9 @@ from trialstack.identity.policy import (
     Role,
     authorize,
 )
-from trialstack.identity.sessions import SessionClaim, SessionSigner
-from trialstack.identity.throttle import LoginThrottle
+from trialstack.identity.sessions import ACTIVITY_RESOLUTION, SessionClaim, SessionSigner, idle_expired, needs_touch
+from trialstack.identity.throttle import attempt_key
+from trialstack.identity.throttle import refusal as refusal_of_attempts
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ALICE = reduce(evolve, [ev.UserRegistered(username="alice", display_name="Alice Adams")], Account("alice"))
@@ -194,15 +194,50 @@ def test_tokens_are_random_and_only_their_hash_is_kept() -> None:
 
 
 def test_throttle_refuses_after_the_limit_and_forgets_after_the_window() -> None:
-    throttle = LoginThrottle(limit=3, window=timedelta(minutes=5))
-    for _ in range(3):
-        throttle.check("alice", "10.0.0.1", NOW)
-        throttle.failed("Alice", "10.0.0.1", NOW)
-    with pytest.raises(TooManyAttempts) as refused:
-        throttle.check("alice", "10.0.0.1", NOW + timedelta(minutes=1))
-    assert refused.value.retry_after == 241
-    throttle.check("alice", "10.0.0.2", NOW)
-    throttle.check("alice", "10.0.0.1", NOW + timedelta(minutes=5))
+    window = timedelta(minutes=5)
+    failures = [NOW, NOW + timedelta(seconds=10), NOW + timedelta(seconds=20)]
+    assert refusal_of_attempts(failures[:2], NOW + timedelta(minutes=1), 3, window) is None
+    refused = refusal_of_attempts(failures, NOW + timedelta(minutes=1), 3, window)
+    assert refused is not None and refused.retry_after == 240
+    # the oldest failure leaves the window exactly `window` after it happened; the refusal ends with it
+    assert refusal_of_attempts(list(reversed(failures)), NOW + window - timedelta(microseconds=1), 3, window)
+    assert refusal_of_attempts(failures, NOW + window, 3, window) is None
+    assert refusal_of_attempts(failures, NOW + window, 2, window) is not None
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=900), max_size=30),
+    st.integers(min_value=0, max_value=900),
+    st.integers(min_value=1, max_value=12),
+)
+def test_throttle_retry_after_is_when_the_count_drops_below_the_limit(offsets: list[int], at: int, limit: int) -> None:
+    window = timedelta(minutes=5)
+    failures = [NOW + timedelta(seconds=s) for s in offsets if s <= at]
+    now = NOW + timedelta(seconds=at)
+    refused = refusal_of_attempts(failures, now, limit, window)
+    in_window = [f for f in failures if now - f < window]
+    assert (refused is not None) == (len(in_window) >= limit)
+    if refused is not None:
+        later = now + timedelta(seconds=refused.retry_after)
+        assert refusal_of_attempts(failures, later, limit, window) is None
+        assert refusal_of_attempts(failures, later - timedelta(seconds=1), limit, window) is not None
+
+
+def test_attempt_keys_ignore_the_username_case_and_keep_the_text_out() -> None:
+    assert attempt_key("Alice", "10.0.0.1") == attempt_key("alice ", "10.0.0.1")
+    assert attempt_key("alice", "10.0.0.1") != attempt_key("alice", "10.0.0.2")
+    assert attempt_key("alice", "10.0.0.1") != attempt_key("alice1", "0.0.0.1")
+    assert "alice" not in attempt_key("alice", "10.0.0.1") and len(attempt_key("x" * 500, "::1")) == 64
+
+
+def test_a_session_expires_after_the_idle_timeout_and_activity_is_written_rarely() -> None:
+    idle = timedelta(minutes=15)
+    assert not idle_expired(NOW, NOW + idle - timedelta(microseconds=1), idle)
+    assert idle_expired(NOW, NOW + idle, idle)
+    assert not needs_touch(NOW, NOW + ACTIVITY_RESOLUTION - timedelta(microseconds=1), idle)
+    assert needs_touch(NOW, NOW + ACTIVITY_RESOLUTION, idle)
+    short = timedelta(minutes=1)
+    assert needs_touch(NOW, NOW + short / 4, short) and not needs_touch(NOW, NOW + short / 5, short)
 
 
 def changed_at(text: str, position: int) -> str:

@@ -37,7 +37,7 @@ def test_no_code_weakens_durability() -> None:
     """No module or benchmark lowers SQLite's synchronous level or turns PostgreSQL's synchronous_commit off."""
     root = Path(__file__).resolve().parents[3]
     weakening = re.compile(
-        r"synchronous\s*=\s*(?!(full|extra|2|3)\b)\w+|synchronous_commit\s*(=|to)\s*'?(off|local)\b|fsync\s*=\s*'?off\b",
+        r"PRAGMA\s+synchronous\s*=\s*(?!(full|extra|2|3)\b)\w+|synchronous_commit\s*(=|to)\s*'?(off|local)\b|fsync\s*=\s*'?off\b",
         re.IGNORECASE,
     )
     offenders = [

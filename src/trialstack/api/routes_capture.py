@@ -17,6 +17,7 @@ from trialstack.api.schemas import (
     VISIT_PATTERN,
     CompleteRequest,
     EnrolRequest,
+    ErasureRequest,
     ReasonRequest,
     SaveFormRequest,
     ScreenFailRequest,
@@ -46,6 +47,7 @@ DataEntry = Annotated[Authorized, requires(Action.DATA_ENTER, site=subject_site_
 Enrolment = Annotated[Authorized, requires(Action.SUBJECT_ENROL, site=subject_site_of)]
 Withdrawal = Annotated[Authorized, requires(Action.SUBJECT_WITHDRAW, site=subject_site_of)]
 Sdv = Annotated[Authorized, requires(Action.SDV_PERFORM, site=subject_site_of)]
+Erasure = Annotated[Authorized, requires(Action.PERSONAL_DATA_ERASE, site=subject_site_of)]
 Freezing = Annotated[Authorized, requires(Action.FORM_FREEZE, site=subject_site_of)]
 CasebookLock = Annotated[Authorized, requires(Action.CASEBOOK_LOCK, site=subject_site_of)]
 StudyLock = Annotated[Authorized, requires(Action.STUDY_LOCK, site=None)]
@@ -247,6 +249,18 @@ def post_completion(
     return _on_subject(
         request, auth, body,
         lambda uow, _: handlers.complete_subject(uow, study_id, command),
+    )  # fmt: skip
+
+
+@router.post("/subjects/{subject_id}/personal-data/erasure", responses=WRITE_ERRORS)
+def post_personal_data_erasure(
+    study_id: str, subject_id: str, body: ErasureRequest, request: Request, auth: Erasure
+) -> JSONResponse:
+    """Crypto-shred the subject's personal data (its vault key), with the reason; the clinical data stays."""
+    command = cmd.ErasePersonalData(subject_id, body.reason)
+    return _on_subject(
+        request, auth, body,
+        lambda uow, _: handlers.erase_personal_data(uow, study_id, command),
     )  # fmt: skip
 
 

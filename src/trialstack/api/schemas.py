@@ -40,6 +40,10 @@ class WithdrawRequest(Body):
     reason: str = Field(min_length=1)
 
 
+class ErasureRequest(Body):
+    reason: str = Field(min_length=1)
+
+
 class CompleteRequest(Body):
     completed_on: str = date_field()
 

@@ -253,3 +253,32 @@ def test_the_event_stream_sends_the_ledger_as_server_sent_events(
         last = store.count_events(connection, STUDY)
     assert ids == list(range(2, last + 1))
     assert "event: SubjectScreened" in response.text
+
+
+def test_personal_data_is_shown_to_the_site_and_erased_only_by_data_management(
+    loaded: Platform, api: tuple[Any, dict[str, dict[str, str]]]
+) -> None:
+    client, who = api
+    subject = screened_subject(client, who["coordinator"])
+    demographics = {"BRTHDAT": "1961-02-17", "SEX": "M", "RACE": "WHITE", "ETHNIC": "NOT REPORTED"}
+    body = {"items": {k: {"value": v} for k, v in demographics.items()}}
+    saved = client.put(f"{BASE}/subjects/{subject}/forms/SCREENING.DM", json=body, headers=who["coordinator"])
+    assert saved.status_code == 200, saved.text
+    shown = client.get(f"{BASE}/subjects/{subject}/forms/SCREENING.DM", headers=who["coordinator"]).json()
+    assert "1961-02-17" in str(shown)
+    feed = client.get(f"{BASE}/events?after=0", headers=who["manager"]).text
+    assert "1961-02-17" not in feed and "value_hash" in feed
+
+    erasure = f"{BASE}/subjects/{subject}/personal-data/erasure"
+    size = ledger_size(loaded)
+    refused = client.post(erasure, json={"reason": "asked"}, headers=who["coordinator"])
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith(PROBLEM)
+    no_reason = client.post(erasure, json={"reason": ""}, headers=who["manager"])
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    assert ledger_size(loaded) == size
+    erased = client.post(erasure, json={"reason": "participant request"}, headers=who["manager"])
+    assert erased.status_code == 200, erased.text
+    after = client.get(f"{BASE}/subjects/{subject}/forms/SCREENING.DM", headers=who["coordinator"]).json()
+    assert "1961-02-17" not in str(after)
+    again = client.post(erasure, json={"reason": "again"}, headers=who["manager"])
+    assert again.status_code == 409 and "already erased" in again.text

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 import trialstack
 from trialstack.api import routes_auth, routes_capture, routes_queries, routes_studies
+from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.openapi import install_openapi, problem_responses
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
@@ -16,6 +17,7 @@ from trialstack.web import install_web
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json")
     app.state.platform = platform
+    app.add_middleware(RequestBodyGuard)  # added first: the secure headers wrap its answers too
     install_security(app)
     app.include_router(routes_auth.router)
     app.include_router(routes_studies.router)

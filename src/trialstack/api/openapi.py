@@ -39,12 +39,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "additionalProperties": True,
 }
 DESCRIPTIONS = {
-    400: "The request is malformed (a body that is not JSON, an unusable header)",
+    400: "The request is malformed (a body that is not UTF-8 JSON or is nested too deeply, an unusable header)",
     401: "Not authenticated: no, an invalid or an expired credential",
     403: "Authenticated, but the role, site or blinding does not allow it (or a missing CSRF token)",
     404: "The study, subject or query does not exist where the user may see it",
     409: "Not allowed in the current state, or a concurrent change won",
     412: "If-Match named a version the subject is no longer at",
+    413: "The request body is larger than the API reads",
     422: "The input does not parse or does not fit its declared type; `field` names it",
     429: "Too many sign-in attempts; retry after the Retry-After header",
     503: "The database does not answer",
@@ -64,7 +65,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Any authenticated route can answer these; routes that change something add WRITE_ERRORS.
 AUTHENTICATED_ERRORS = problem_responses(400, 401, 403, 404, 422, 503)
-WRITE_ERRORS = problem_responses(409, 412)
+WRITE_ERRORS = problem_responses(409, 412, 413)
 
 
 def install_openapi(app: FastAPI) -> None:

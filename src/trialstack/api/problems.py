@@ -69,6 +69,16 @@ async def _trialstack_error(request: Request, error: Exception) -> JSONResponse:
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     errors = error.errors() if isinstance(error, RequestValidationError) else []
     first = errors[0] if errors else {"loc": (), "msg": str(error)}
+    if first.get("type") == "json_invalid":
+        # loc is ("body", character offset); say where in the body, and name the body as the field
+        context = first.get("ctx")
+        reason = (context.get("error") if isinstance(context, dict) else None) or first.get("msg")
+        offset = next((part for part in first.get("loc", ()) if isinstance(part, int)), None)
+        where = f" at character {offset + 1}" if offset is not None else ""
+        detail = f"body: not valid JSON{where}: {reason}"
+        return problem(
+            422, "Invalid input", detail, "invalid-input", "body", errors=[{"field": "body", "reason": detail}]
+        )
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(location) or None
     detail = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))

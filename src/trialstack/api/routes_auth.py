@@ -79,7 +79,7 @@ def _attempt(request: Request, body: LoginRequest, username: str) -> LoginResult
     raise NotAuthenticated("sign-in did not complete")  # pragma: no cover
 
 
-@router.post("/session", status_code=201, dependencies=[PUBLIC], responses=problem_responses(429))
+@router.post("/session", status_code=201, dependencies=[PUBLIC], responses=problem_responses(413, 429))
 def post_session(body: LoginRequest, request: Request) -> JSONResponse:
     """Sign in with username, password (and one-time code): sets the session cookie, returns the CSRF token."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":

@@ -9,9 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from tests.conftest import REPO_ROOT
 from trialstack.protocol.problems import StudyDefinitionError
+from trialstack.reliability.corpus import DtdTrap
+from trialstack.standards import odm_xsd
 from trialstack.standards.odm_xsd import StandardsDataMissing
 from trialstack.standards.sniff import load_any_study_file
 
@@ -83,3 +86,29 @@ def test_missing_schemas_stop_an_odm_import_with_where_to_put_them(
     with pytest.raises(StandardsDataMissing, match=r"cdisc-odm-1\.3\.2-schema") as raised:
         load_any_study_file(BAD / "odm" / "dangling_form_ref.xml")
     assert "TRIALSTACK_STANDARDS_DATA" in raised.value.message
+
+
+@pytest.mark.parametrize("name", ["doctype_entity_expansion", "doctype_external_entity", "doctype_dtd_fetch"])
+@pytest.mark.parametrize("dtd_at", ["http", "file"])
+def test_the_odm_parser_itself_expands_fetches_and_reads_nothing(name: str, dtd_at: str, tmp_path: Path) -> None:
+    """Beneath the DOCTYPE refusal: the parser the ODM reader uses, given each hostile file with its DTD on a
+    server on 127.0.0.1 or in a local file (defining an entity the document uses), loads no DTD, expands no
+    entity and reads no file. (A parser with load_dtd and resolve_entities on fails this with the DTD in a file.)"""
+    dtd = tmp_path / "odm.dtd"
+    dtd.write_text('<!ENTITY leak "LEAKED-FROM-THE-DTD">', encoding="utf-8")
+    text = (
+        (BAD / "odm" / f"{name}.xml").read_text(encoding="utf-8").replace('Description="fetch"', 'Description="&leak;"')
+    )
+    with DtdTrap() as trap:
+        where = f"{trap.url}/odm.dtd" if dtd_at == "http" else dtd.as_uri()
+        remote = f'<!ENTITY % remote SYSTEM "{where}">\n %remote;\n <!ENTITY lol '
+        hostile = text.replace("http://127.0.0.1:9/odm.dtd", where).replace("<!ENTITY lol ", remote)
+        try:
+            root = etree.fromstring(hostile.encode(), odm_xsd._parser())
+        except etree.XMLSyntaxError:
+            root = None  # refusing is as good as ignoring
+        requests = list(trap.requests)
+    assert requests == []
+    if root is not None:
+        serialized = etree.tostring(root).decode()
+        assert "lollollol" not in serialized and "root:" not in serialized and "LEAKED" not in serialized

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.standards.conftest import lzzt_usdm, odm_example, odmlib
-from trialstack.errors import InvalidInput, NotFound
+from trialstack.errors import NotFound
+from trialstack.protocol.problems import StudyDefinitionError
 from trialstack.standards.loader import load_study_file
 from trialstack.standards.sniff import load_any_study_file, sniff_format
 
@@ -68,5 +69,5 @@ def test_missing_and_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
         load_any_study_file(tmp_path / "absent.yaml")
     binary = tmp_path / "image.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
-    with pytest.raises(InvalidInput, match="not UTF-8 text"):
+    with pytest.raises(StudyDefinitionError, match=r"image\.png:1:1: /: not UTF-8 text: byte 0x89"):
         load_any_study_file(binary)

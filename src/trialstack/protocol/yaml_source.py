@@ -13,12 +13,23 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from trialstack.protocol.problems import Finding, escape_pointer_token
 from trialstack.protocol.yaml_scalars import scalar_position
 
 _TAG = "tag:yaml.org,2002:"
+# Aliases let a small file stand for an exponentially large one (a "billion laughs" alias bomb); the values
+# built from a document are counted and the document refused past this many. A large study has tens of thousands.
+MAX_VALUES = 1_000_000
+# Deeper nesting than this is refused where it starts (a study definition is a dozen levels deep).
+MAX_DEPTH = 200
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
 
 @dataclass
@@ -53,6 +64,8 @@ def compose_yaml(text: str, file: str) -> tuple[YamlSource, list[Finding]]:
     source = YamlSource(file=file, text=text)
     try:
         root = YAML(typ="safe", pure=True).compose(text)
+    except RecursionError:
+        return source, [_too_deep(text)]
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line, mark.column) if mark is not None else (0, 0)
@@ -63,17 +76,51 @@ def compose_yaml(text: str, file: str) -> tuple[YamlSource, list[Finding]]:
     if root is None:
         return source, [Finding("", "the file is empty: a study definition is a YAML mapping")]
     findings: list[Finding] = []
-    source.data = _Builder(source, findings).build(root, "", frozenset())
+    try:
+        source.data = _Builder(source, findings).build(root, "", frozenset())
+    except _TooLarge as error:
+        source.values.clear()
+        source.keys.clear()
+        mark = error.node.start_mark
+        message = f"the document expands to more than {MAX_VALUES:,} values through its aliases (an alias bomb?)"
+        return source, [Finding("", message, position=(mark.line + 1, mark.column + 1))]
+    except RecursionError:
+        return source, [_too_deep(text)]
     source.parsed = True
     return source, findings
+
+
+def _too_deep(text: str) -> Finding:
+    """Where the nesting first goes deeper than MAX_DEPTH, found by walking the parser's events (no recursion)."""
+    depth = 0
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return Finding(
+                        "",
+                        f"nested more than {MAX_DEPTH} levels deep (a study definition needs about a dozen)",
+                        position=(mark.line + 1, mark.column + 1),
+                    )
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        pass
+    return Finding("", "nested too deeply to be read", position=(1, 1))
 
 
 class _Builder:
     def __init__(self, source: YamlSource, findings: list[Finding]) -> None:
         self.source = source
         self.findings = findings
+        self.built = 0
 
     def build(self, node: Node, pointer: str, ancestors: frozenset[int]) -> Any:
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise _TooLarge(node)
         self.source.values.setdefault(pointer, node)
         if id(node) in ancestors:
             self.findings.append(Finding(pointer, "a YAML alias refers to one of its own parents (recursive data)"))

@@ -27,6 +27,15 @@ from trialstack.standards.usdm_import import import_usdm
 # refuses other XML); a JSON object naming USDM's top-level keys is USDM; anything else is our YAML (JSON too).
 _USDM_MARKERS = ('"usdmVersion"', '"instanceType"', '"studyDesigns"', '"versions"')
 _HEAD = 4096
+# The largest real study files are a few MB (a full ODM extract: 3 MB; the CDISC pilot in USDM: 1 MB). A bigger
+# file is refused before it is read: parsing 50 MB of YAML takes minutes and gigabytes.
+MAX_STUDY_FILE_BYTES = 16 * 1024 * 1024
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,15 +76,42 @@ def _check_imported(load: Callable[[bytes, str], ImportResult]) -> Callable[[byt
     return check
 
 
+def _at_byte(data: bytes, file: str, offset: int, message: str) -> StudyProblem:
+    """A problem at a byte offset, as the line and column (in bytes) a text editor shows."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return StudyProblem(file, data.count(b"\n", 0, offset) + 1, offset - line_start + 1, "/", message)
+
+
+def encoding_problem(data: bytes, file: str) -> StudyProblem | None:
+    """Study files are UTF-8: a UTF-16/32 byte order mark, or NUL bytes (UTF-16 without one), is refused."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return _at_byte(data, file, 0, f"the file is {name} text (byte order mark); save it as UTF-8")
+    nul = data.find(b"\x00", 0, _HEAD)
+    if nul >= 0:
+        return _at_byte(
+            data, file, nul, "NUL byte: the file is UTF-16 or UTF-32 text, or not text at all; save it as UTF-8"
+        )
+    return None
+
+
 def _text(data: bytes, file: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InvalidInput(f"cannot read {file}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        byte = data[error.start : error.start + 1].hex().upper()
+        problem = _at_byte(
+            data, file, error.start, f"not UTF-8 text: byte 0x{byte} ({error.reason}); save the file as UTF-8"
+        )
+        raise StudyDefinitionError(file, [problem]) from None
 
 
 def _check_yaml(data: bytes, file: str) -> StudyCheck:
-    checked = check_study_yaml(_text(data, file), file=file)
+    try:
+        text = _text(data, file)
+    except StudyDefinitionError as error:
+        return StudyCheck(file, None, tuple(error.problems))
+    checked = check_study_yaml(text, file=file)
     return StudyCheck(checked.file, checked.definition, checked.problems)
 
 
@@ -114,13 +150,30 @@ def study_format_of(data: bytes) -> StudyFormat:
 def check_study_file(path: str | Path) -> StudyCheck:
     """Read `path`, pick its format by content, and check it: the one entry point every command uses."""
     path = Path(path)
+    file = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_STUDY_FILE_BYTES:
+            mb = 1024 * 1024
+            message = (
+                f"the file is {size / mb:.1f} MB, more than the {MAX_STUDY_FILE_BYTES // mb} MB a study "
+                "definition may have; nothing was read"
+            )
+            return StudyCheck(file, None, (StudyProblem(file, 1, 1, "/", message),))
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFound(f"no study definition at {path}") from None
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error}") from None
-    return study_format_of(data).check(data, str(path))
+    wrong = encoding_problem(data, file)
+    if wrong is not None:
+        return StudyCheck(file, None, (wrong,))
+    try:
+        return study_format_of(data).check(data, file)
+    except RecursionError:
+        # The readers locate nesting they cannot follow themselves; this is the net under them.
+        problem = StudyProblem(file, 1, 1, "/", "the document is nested too deeply to be read")
+        return StudyCheck(file, None, (problem,))
 
 
 def load_study_file(path: str | Path) -> StudyDefinition:

@@ -66,8 +66,23 @@ def odm_schema(version: OdmVersion) -> etree.XMLSchema:
 
 
 def _parser() -> etree.XMLParser:
-    # No DTDs, entities or network: a study file is data, never a reason to fetch or expand anything.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True)
+    # No DTDs, entities or network: a study file is data, never a reason to fetch or expand anything. Without
+    # huge_tree, libxml2 also refuses nesting deeper than 256 elements and text nodes over 10 MB.
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+    )
+
+
+def _doctype_problem(data: bytes, file: str) -> StudyProblem | None:
+    """ODM has no DTD: a DOCTYPE (the carrier of entity expansion, external entities and DTD fetching) is
+    refused before the parser sees it."""
+    found = data.find(b"<!DOCTYPE")  # legal only before the root; anywhere else it is no ODM either
+    if found < 0:
+        return None
+    line = data.count(b"\n", 0, found) + 1
+    column = found - (data.rfind(b"\n", 0, found) + 1) + 1
+    message = "a DOCTYPE is not allowed in a study file: ODM needs no DTD, and entities are never expanded or fetched"
+    return _problem(file, line, column, "/", message)
 
 
 @dataclass(frozen=True)
@@ -89,13 +104,17 @@ def _problem(file: str, line: int | None, column: int | None, where: str, messag
 
 def parse_odm(data: bytes, file: str) -> OdmDocument:
     """Parse and schema-validate ODM bytes; StudyDefinitionError with every located problem otherwise."""
+    doctype = _doctype_problem(data, file)
+    if doctype is not None:
+        raise StudyDefinitionError(file, [doctype])
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError as error:
         line, column = error.position if error.position else (error.lineno, 0)
-        raise StudyDefinitionError(
-            file, [_problem(file, line, column, "/", f"not well-formed XML: {error.msg}")]
-        ) from None
+        message = f"not well-formed XML: {error.msg}"
+        if "encoding" in error.msg.lower() or "utf-8" in error.msg.lower():
+            message += " (the bytes are not in the encoding the XML declaration names, UTF-8 when it names none)"
+        raise StudyDefinitionError(file, [_problem(file, line, column, "/", message)]) from None
     root = tree.getroot()
     qname = etree.QName(root)
     version = ODM_NAMESPACES.get(qname.namespace or "")

@@ -21,6 +21,8 @@ from trialstack.protocol.yaml_source import YamlSource, compose_yaml
 from trialstack.standards.usdm_model import Wrapper
 
 SUPPORTED_MAJOR = 4
+MAX_DEPTH = 200
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _VERSION = re.compile(r"^(\d+)(?:\.\d+)*$")
 _INSTANCES = ("ScheduledActivityInstance", "ScheduledDecisionInstance")
 
@@ -58,6 +60,10 @@ def read_usdm(text: str, file: str) -> tuple[UsdmSource, Wrapper]:
     except json.JSONDecodeError as error:
         problem = StudyProblem(file, error.lineno, error.colno, "/", f"not valid JSON: {error.msg}")
         raise StudyDefinitionError(file, [problem]) from None
+    except RecursionError:
+        raise StudyDefinitionError(file, [_too_deep(text, file)]) from None
+    if _depth(source.data) > MAX_DEPTH:
+        raise StudyDefinitionError(file, [_too_deep(text, file)])
     data = source.data
     if not isinstance(data, dict) or "study" not in data:
         raise StudyDefinitionError(
@@ -80,6 +86,34 @@ def read_usdm(text: str, file: str) -> tuple[UsdmSource, Wrapper]:
     if problems:
         raise StudyDefinitionError(file, problems)
     return source, wrapper
+
+
+def _depth(data: Any) -> int:
+    """How deep arrays and objects nest (iteratively: the checks below recurse, so they get bounded input)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep(text: str, file: str) -> StudyProblem:
+    """Where the JSON first nests deeper than MAX_DEPTH arrays and objects (strings skipped, no recursion)."""
+    depth = 0
+    for token in _STRUCTURE.finditer(text):
+        if token[0] in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, token.start()) + 1
+                column = token.start() - (text.rfind("\n", 0, token.start()) + 1) + 1
+                message = f"nested more than {MAX_DEPTH} levels deep (a USDM document needs about twenty)"
+                return StudyProblem(file, line, column, "/", message)
+        elif token[0] in "]}":
+            depth -= 1
+    return StudyProblem(file, 1, 1, "/", "nested too deeply to be read")
 
 
 def _check_version(source: UsdmSource, version: object) -> None:

@@ -82,3 +82,26 @@ def fuzz_command(
     if not report.ok:
         console.print(report.output[-20_000:], highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+@app.command("corpus")
+@clear_errors
+def corpus_command(
+    db: DbOption = None,
+    keep: Annotated[Path | None, typer.Option("--keep", help="Write the corpus into this folder and keep it.")] = None,
+    study: StudyOption = DEMO_STUDY,
+) -> None:
+    """Malformed input: truncated, UTF-16, Latin-1, 50 MB, 100 000 levels deep and hostile (billion laughs,
+    external entities, DTD fetching, alias bombs) study files through `study validate` and `study load`, and
+    broken JSON bodies through the API: each refused with a located message, nothing written.
+
+    Without --db, new SQLite databases in a temporary folder (a PostgreSQL --db must be an empty database)."""
+    from trialstack.reliability.corpus import run_corpus
+
+    with tempfile.TemporaryDirectory(prefix="trialstack-corpus-") as scratch:
+        folder = keep or Path(scratch) / "corpus"
+        url = db or f"sqlite:///{Path(scratch) / 'corpus.db'}"
+        report = run_corpus(folder, study, url)
+    console.print(report.summary(), highlight=False, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -15,8 +15,9 @@ from tests.conftest import REPO_ROOT
 from trialstack.bootstrap import bootstrap
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
-from trialstack.reliability.crash import TrialResult, check_trial, prepare, run_crash_trials, run_trial, vault_key_for
+from trialstack.reliability.crash import TrialResult, check_trial, prepare, run_crash_trials, run_trial
 from trialstack.reliability.journal import Journal, read_journal
+from trialstack.reliability.keys import vault_key_for
 from trialstack.settings import Settings
 
 DEMO = REPO_ROOT / "studies" / "demo" / "study.yaml"

@@ -25,8 +25,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,13 +44,13 @@ from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.reliability.journal import EventKey, read_journal
+from trialstack.reliability.keys import vault_key_for
 from trialstack.settings import Settings
 from trialstack.simulation.simulator import DEFAULT_START
 from trialstack.standards.loader import load_study_file
 
 OPERATOR = Actor("system:reliability", "study_builder")
 READY_TIMEOUT = 120.0
-VAULT_KEY_ENV = ("TRIALSTACK_VAULT_KEY", "TRIALSTACK_VAULT_KEY_FILE")
 
 
 @dataclass
@@ -276,18 +275,3 @@ def run_crash_trials(
             if result.problems and stop_on_problem:
                 break
     return report
-
-
-@contextmanager
-def vault_key_for(database_url: str, folder: Path) -> Iterator[None]:
-    """The personal-data vault's master key: SQLite keeps one beside the database file; for PostgreSQL, unless
-    the environment names one, a key file in the trials' folder (the writers inherit the environment)."""
-    configured = any(os.environ.get(name) for name in VAULT_KEY_ENV)
-    if configured or make_url(database_url).get_backend_name() != "postgresql":
-        yield
-        return
-    os.environ[VAULT_KEY_ENV[1]] = str(folder / "vault-key")
-    try:
-        yield
-    finally:
-        os.environ.pop(VAULT_KEY_ENV[1], None)

@@ -41,6 +41,7 @@ from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.queries.readmodel import list_queries
+from trialstack.reliability.keys import vault_key_for
 from trialstack.reliability.serving import served
 from trialstack.settings import Settings
 from trialstack.simulation.simulator import DEFAULT_START, Simulation
@@ -240,11 +241,12 @@ def run_schemathesis(
 @contextmanager
 def fuzz_target(database_url: str, study: Path, *, subjects: int = 3) -> Iterator[tuple[Platform, FuzzTarget]]:
     """A migrated platform on `database_url` with the study loaded and the fuzzing user's token."""
-    platform = bootstrap(Settings(database_url=database_url), migrate=True)
-    try:
-        yield platform, prepare_fuzz_target(platform, study, subjects=subjects)
-    finally:
-        platform.close()
+    with tempfile.TemporaryDirectory(prefix="trialstack-fuzz-key-") as keys, vault_key_for(database_url, Path(keys)):
+        platform = bootstrap(Settings.from_env(database_url), migrate=True)
+        try:
+            yield platform, prepare_fuzz_target(platform, study, subjects=subjects)
+        finally:
+            platform.close()
 
 
 def run_fuzz(

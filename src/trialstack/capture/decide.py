@@ -144,15 +144,11 @@ def new_data_refusal(rules: StudyRules, casebook: Casebook, key: FormKey) -> str
     who left the study early; None when it is allowed. Changes to data already entered are always allowed.
 
     Visit forms take new data where the visit is one the subject could still have (`new_visit_refusal`). Log forms
-    (adverse events, medications) stay open after a withdrawal, for follow-up; after a screen failure the records
-    already started can be completed, but no new record can be added."""
-    if not casebook.ended_early:
+    (adverse events, medications) stay open: an adverse event that began after consent is reported for a screen
+    failure too, and one ongoing at a withdrawal is followed up; their edit checks date them against consent."""
+    if not casebook.ended_early or key.visit is None:
         return None
     subject = casebook.subject_id
-    if key.visit is None:
-        if casebook.status is SubjectStatus.WITHDRAWN or key in casebook.forms:
-            return None
-        return f"{subject} failed screening on {casebook.ended_on}: no new {key.form_id} record can be added"
     visit = rules.definition.visit(key.visit.visit_id)
     held = casebook.visit_dates.get(key.visit)
     refusal = new_visit_refusal(casebook, visit, date.fromisoformat(held) if held else None) if visit else None

@@ -4,14 +4,13 @@ queries, SDV, freeze and lock marks, and a one-line summary per visit for the su
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from trialstack.capture.checks import StudyRules
-from trialstack.capture.decide import new_data_refusal, new_visit_refusal
+from trialstack.capture.decide import new_visit_refusal
 from trialstack.capture.model import Casebook
-from trialstack.capture.refs import FormKey
 from trialstack.capture.status_readmodel import visit_summary
 from trialstack.capture.views import casebook_matrix
 
@@ -61,8 +60,6 @@ class Grid:
     log_forms: list[Cell]
     repeating: list[tuple[str, str, str]]
     """(visit id, name, next instance) of repeating visits: what `+ add` creates."""
-    closed_logs: dict[str, str] = field(default_factory=dict)
-    """Log forms that take no new record (after a screen failure), with the reason."""
 
     def column(self, visit: str) -> VisitColumn | None:
         return next((column for column in self.columns if column.visit == visit), None)
@@ -166,13 +163,7 @@ def build_grid(rules: StudyRules, casebook: Casebook, queries: list[dict[str, An
                 form = rules.definition.form(form_id)
                 form_rows.setdefault(form_id, form.name if form is not None else form_id)
     logs = [_cell(raw, opened, answered) for raw in matrix["log_forms"]]
-    grid = Grid(columns, list(form_rows.items()), logs, repeating)
-    closed_logs = {}
-    for form_id in rules.definition.schedule.log_forms:
-        refusal = new_data_refusal(rules, casebook, FormKey.parse(next_log_record(grid, form_id)))
-        if refusal is not None:
-            closed_logs[form_id] = refusal
-    return replace(grid, closed_logs=closed_logs)
+    return Grid(columns, list(form_rows.items()), logs, repeating)
 
 
 def next_log_record(grid: Grid, form_id: str) -> str:

@@ -154,11 +154,13 @@ def test_a_screening_visit_can_still_be_dated_after_a_screen_failure(rules: Stud
     assert _types(_date(rules, undated, "SCREENING", "2026-01-05"))[0] == "VisitDateRecorded"
 
 
-def test_a_screen_failure_log_records_can_be_completed_but_none_added(rules: StudyRules) -> None:
-    casebook = _screen_failed()
+@pytest.mark.parametrize("ended", [_screen_failed, _withdrawn], ids=["screen failed", "withdrawn"])
+def test_adverse_events_are_still_reported_and_completed(rules: StudyRules, ended: Callable[[], Casebook]) -> None:
+    casebook = ended()
     assert _types(_save(rules, casebook, "AE.1", AESTDAT=cmd.ItemInput("2026-01-20")))[0] == "ItemValueEntered"
-    with pytest.raises(DomainRuleViolation, match="no new AE record can be added"):
-        _save(rules, casebook, "AE.2", AETERM=cmd.ItemInput("Nausea"))
+    assert _types(_save(rules, casebook, "AE.2", AETERM=cmd.ItemInput("Nausea")))[0] == "ItemValueEntered"
+    corrected = _save(rules, casebook, "AE.1", "misspelt", AETERM=cmd.ItemInput("Headaches"))
+    assert _types(corrected)[0] == "ItemValueChanged"
 
 
 def test_a_withdrawn_subject_keeps_the_visits_held_by_then_and_the_end_of_study_visit(rules: StudyRules) -> None:
@@ -178,11 +180,10 @@ def test_a_withdrawn_subject_keeps_the_visits_held_by_then_and_the_end_of_study_
     assert _types(ds)[:2] == ["ItemValueEntered", "ItemValueEntered"]
 
 
-def test_a_withdrawn_subject_data_can_be_corrected_and_adverse_events_followed_up(rules: StudyRules) -> None:
+def test_a_withdrawn_subject_data_can_be_corrected_and_completed_up_to_the_withdrawal(rules: StudyRules) -> None:
     casebook = _withdrawn()
     assert _types(_save(rules, casebook, "WEEK2.VS", "typo", SYSBP=cmd.ItemInput("151")))[0] == "ItemValueChanged"
     assert _types(_save(rules, casebook, "WEEK2.VS", PULSE=cmd.ItemInput("70")))[0] == "ItemValueEntered"
-    assert _types(_save(rules, casebook, "AE.2", AETERM=cmd.ItemInput("Dizziness")))[0] == "ItemValueEntered"
     moved = decide.fold(casebook, _date(rules, casebook, "WEEK4", "2026-03-02").events)
     later = decide.fold(moved, _date(rules, moved, "WEEK4", "2026-03-09", reason="wrong page").events)
     with pytest.raises(DomainRuleViolation, match="visit WEEK4 takes no new data"):

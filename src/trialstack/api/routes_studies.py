@@ -141,6 +141,8 @@ async def stream_events(
         while not await request.is_disconnected():
             page = await run_in_threadpool(read, position)
             for event in page:
+                if await request.is_disconnected():
+                    return  # the client left mid-page: write no more to a closed connection
                 position = event.study_seq
                 if unblinded or not is_blinded(event.event_type):
                     data = orjson.dumps(_event_json(event)).decode()

@@ -21,8 +21,7 @@ from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
 from trialstack.clock import utc_timestamp
 from trialstack.errors import NotFound
-from trialstack.ledger import store
-from trialstack.ledger.cache import StreamStateCache
+from trialstack.ledger.cache import StreamLoad, StreamStateCache, load_streams
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict
 from trialstack.ledger.registry import decode, encode
@@ -65,6 +64,15 @@ def _fold_casebook(connection: Connection, vault: Vault, state: Casebook, events
     return replace(state, version=events[-1].stream_version) if events else state
 
 
+def _casebook_load(connection: Connection, vault: Vault, study_id: str, subject_id: str) -> StreamLoad[Casebook]:
+    return StreamLoad(
+        SUBJECT,
+        subject_stream_id(study_id, subject_id),
+        Casebook(study_id, subject_id),
+        lambda state, events: _fold_casebook(connection, vault, state, events),
+    )
+
+
 def read_casebook(
     connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str, vault: Vault
 ) -> Casebook:
@@ -72,24 +80,15 @@ def read_casebook(
 
     Personal values are revealed from the vault as they fold, so checks, derivations and pages read plain values.
     """
-    stream_id = subject_stream_id(study_id, subject_id)
-    cached = cache.get(SUBJECT, stream_id)
-    state: Casebook = cached if isinstance(cached, Casebook) else Casebook(study_id, subject_id)
-    events = store.read_stream(connection, SUBJECT, stream_id, after_version=state.version)
-    if events:
-        state = _fold_casebook(connection, vault, state, events)
-        cache.put(SUBJECT, stream_id, state)
-    return state
+    (folded,) = load_streams(connection, cache, [_casebook_load(connection, vault, study_id, subject_id)])
+    casebook: Casebook = folded.state
+    return casebook
 
 
 def load_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> Casebook:
     """The casebook as this unit's transaction sees it (the shared cache gets it only if the unit commits)."""
-    return uow.load(
-        SUBJECT,
-        subject_stream_id(study_id, subject_id),
-        Casebook(study_id, subject_id),
-        lambda state, events: _fold_casebook(uow.connection, uow.vault, state, events),
-    )
+    load = _casebook_load(uow.connection, uow.vault, study_id, subject_id)
+    return uow.load(load.stream_type, load.stream_id, load.empty, load.fold)
 
 
 def _fold_study(state: StudyStatus, events: Sequence[RecordedEvent]) -> StudyStatus:
@@ -98,9 +97,21 @@ def _fold_study(state: StudyStatus, events: Sequence[RecordedEvent]) -> StudySta
     return replace(state, version=events[-1].stream_version)
 
 
+def _study_load(study_id: str) -> StreamLoad[StudyStatus]:
+    return StreamLoad(STUDY, study_id, StudyStatus(study_id), _fold_study)
+
+
 def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
     """The study-level stream (lock state), folded from the cached state onwards."""
     return uow.load(STUDY, study_id, StudyStatus(study_id), _fold_study)
+
+
+def load_study_and_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[StudyStatus, Casebook]:
+    """The study's lock state and the subject's casebook, read together (one round trip on PostgreSQL)."""
+    study, casebook = uow.load_many(
+        [_study_load(study_id), _casebook_load(uow.connection, uow.vault, study_id, subject_id)]
+    )
+    return study, casebook
 
 
 def _today(uow: UnitOfWork) -> date:
@@ -134,8 +145,7 @@ def _on_subject(
 ) -> Outcome:
     """Load, decide, append; `expected_version` (If-Match) pins the version the user saw."""
     rules = study_rules(uow, study_id)
-    study = load_study_status(uow, study_id)
-    casebook = load_casebook(uow, study_id, subject_id)
+    study, casebook = load_study_and_casebook(uow, study_id, subject_id)
     if not casebook.exists:
         raise NotFound(f"subject {subject_id} does not exist in study {study_id}", field="subject")
     if expected_version is not None and expected_version != casebook.version:

@@ -1,16 +1,24 @@
 """A per-process cache of folded stream states, so a command folds only the events since the last one.
 
 Safe because committed events never change: a state folded up to version N stays right, and the loader reads
-only events after N. Only committed states go in: a unit of work keeps the states it folds aside and hands them
-over when it commits (`UnitOfWork.load`), so a rolled-back append never leaves a state the ledger does not hold.
-States are immutable values. One cache belongs to one Platform (one database).
+only events after N. A state is kept with the hash of the event at its version (`Folded`) and reused only while
+the ledger holds that event at that version, checked in the same round trip as the read of the events after it.
+Only committed states go in: a unit of work keeps the states it folds aside and hands them over when it commits
+(`UnitOfWork.load`). States are immutable values. One cache belongs to one Platform (one database).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import Connection
+
+from trialstack.ledger import store
+from trialstack.ledger.envelope import RecordedEvent
 
 
 class Versioned(Protocol):
@@ -18,6 +26,34 @@ class Versioned(Protocol):
 
     @property
     def version(self) -> int: ...
+
+
+StateT = TypeVar("StateT", bound=Versioned)
+Fold = Callable[[StateT, Sequence[RecordedEvent]], StateT]
+"""Folds events (in version order, never none) into a state; the result carries the last event's version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Folded(Generic[StateT]):
+    """A stream's state folded to `version`, and the hash of the stream's event at that version."""
+
+    state: StateT
+    version: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLoad(Generic[StateT]):
+    """One stream to bring up to date: its state when it has no events, and how events fold into it."""
+
+    stream_type: str
+    stream_id: str
+    empty: StateT
+    fold: Fold[StateT]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.stream_type, self.stream_id)
 
 
 def _version_of(state: Any) -> int | None:
@@ -58,3 +94,43 @@ class StreamStateCache:
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+
+
+def load_streams(
+    connection: Connection,
+    cache: StreamStateCache,
+    loads: Sequence[StreamLoad[Any]],
+    pending: Mapping[tuple[str, str], Folded[Any]] | None = None,
+) -> list[Folded[Any]]:
+    """Bring several streams' states up to date, from `pending` or the cache when they hold a state of the right
+    type, in one round trip (`store.read_many`): per stream, the events after the state's version and the hash of
+    the event at it. A state whose event is not in the ledger any more is dropped and its stream folded again.
+
+    Outside a unit of work (`pending` None) the connection reads committed events only, so the states go straight
+    into the cache; a unit of work keeps them in `pending` until it commits.
+    """
+    starts: list[Folded[Any] | None] = []
+    reads: list[store.Read] = []
+    for load in loads:
+        entry = (pending or {}).get(load.key) or cache.get(load.stream_type, load.stream_id)
+        start = entry if isinstance(entry, Folded) and isinstance(entry.state, type(load.empty)) else None
+        starts.append(start)
+        reads += store.stream_tail_reads(connection, load.stream_type, load.stream_id, start.version if start else 0)
+    answers = iter(store.read_many(connection, reads))
+    results: list[Folded[Any]] = []
+    for load, start in zip(loads, starts, strict=True):
+        events = [store.to_event(row) for row in next(answers)]
+        if start is not None and [row[0] for row in next(answers)] != [start.digest]:
+            cache.discard(load.stream_type, load.stream_id)
+            start, events = None, store.read_stream(connection, load.stream_type, load.stream_id)
+        if events:
+            state = load.fold(start.state if start is not None else load.empty, events)
+            folded = Folded(state, events[-1].stream_version, events[-1].hash)
+            if state.version != folded.version:
+                raise ValueError(f"folding {load.key} gave version {state.version}, not {folded.version}")
+            if pending is None:
+                cache.put(load.stream_type, load.stream_id, folded)
+        else:
+            folded = start if start is not None else Folded(load.empty, 0, "")
+        results.append(folded)
+    return results

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from trialstack.ledger.chain import GENESIS_HASH
 from trialstack.ledger.envelope import RecordedEvent
@@ -68,9 +71,26 @@ def lock_study_head(connection: Connection, study_id: str) -> tuple[int, str]:
 
 
 def write_study_head(connection: Connection, study_id: str, last_seq: int, last_hash: str) -> None:
-    connection.execute(
-        study_head.update().where(study_head.c.study_id == study_id).values(last_seq=last_seq, last_hash=last_hash)
+    marker = _marker(connection)
+    connection.exec_driver_sql(
+        f"UPDATE study_head SET last_seq = {marker}, last_hash = {marker} WHERE study_id = {marker}",
+        (last_seq, last_hash, study_id),
     )
+
+
+STREAM_VERSION_CONSTRAINT = "uq_ledger_event_stream_version"
+
+
+def is_stream_version_conflict(error: IntegrityError) -> bool:
+    """Whether an INSERT into the ledger failed because the stream already holds one of its versions.
+
+    PostgreSQL names the constraint; SQLite names its columns.
+    """
+    original = error.orig
+    diagnostic = getattr(original, "diag", None)
+    if diagnostic is not None:
+        return getattr(diagnostic, "constraint_name", None) == STREAM_VERSION_CONSTRAINT
+    return "ledger_event.stream_type, ledger_event.stream_id, ledger_event.stream_version" in str(original)
 
 
 def current_stream_version(connection: Connection, stream_type: str, stream_id: str) -> int:
@@ -91,7 +111,7 @@ def find_by_external_id(connection: Connection, source: str, external_id: str) -
 
 def insert_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert rows given as tuples in table order without `id` (a driver-level executemany: the hot write path)."""
-    if len(rows) >= COPY_THRESHOLD and connection.dialect.name == "postgresql":
+    if len(rows) >= COPY_THRESHOLD and connection.dialect.name == "postgresql" and _PIPELINE not in connection.info:
         _copy_events(connection, rows)
     elif rows:
         markers = ", ".join([_marker(connection)] * len(_INSERT_COLUMNS))
@@ -154,3 +174,93 @@ def count_events(connection: Connection, study_id: str | None = None) -> int:
     if study_id is not None:
         statement = statement.where(ledger_event.c.study_id == study_id)
     return int(connection.execute(statement).scalar_one())
+
+
+_PIPELINE = "trialstack_pipeline"
+_SYNCING_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the block's writes without waiting for each one's answer (libpq pipeline mode).
+
+    INSERT, UPDATE and DELETE statements are queued; any other statement (a read) sends the queue and waits for
+    its own rows, and leaving the block (or a commit inside it) sends the rest: a batch of writes, and the COMMIT
+    after them, cost one round trip instead of one each. An error in a queued write surfaces at the next
+    exchange, still inside the transaction, which then fails as a whole. On SQLite, which has no round trips,
+    this does nothing.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    engine = connection.engine
+    if engine not in _SYNCING_ENGINES:
+        event.listen(engine, "after_cursor_execute", _wait_for_reads)
+        _SYNCING_ENGINES.add(engine)
+    driver_connection: Any = connection.connection.driver_connection
+    with driver_connection.pipeline() as pipeline:
+        connection.info[_PIPELINE] = pipeline
+        try:
+            yield
+        finally:
+            del connection.info[_PIPELINE]
+
+
+def _wait_for_reads(
+    connection: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """A statement that returns rows, sent in pipeline mode: wait for its answer before SQLAlchemy reads it."""
+    pipeline = connection.info.get(_PIPELINE)
+    if pipeline is not None and not _writes_only(statement):
+        pipeline.sync()
+
+
+def _writes_only(statement: str) -> bool:
+    verb = statement.lstrip()[:6].upper()
+    return verb in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in statement.upper()
+
+
+Read = tuple[str, Sequence[Any]]
+"""A driver-level SELECT (with this connection's parameter markers) and its parameters."""
+
+
+def marker(connection: Connection) -> str:
+    """The driver's parameter marker: `%s` (psycopg) or `?` (sqlite3)."""
+    return _marker(connection)
+
+
+def read_many(connection: Connection, reads: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
+    """The rows of several independent SELECTs: in one round trip on PostgreSQL (sent together in pipeline mode,
+    inside or outside a `pipelined` block), one after the other on SQLite."""
+    if connection.dialect.name != "postgresql" or len(reads) < 2:
+        return [[tuple(row) for row in connection.exec_driver_sql(sql, tuple(parameters))] for sql, parameters in reads]
+    driver_connection: Any = connection.connection.driver_connection
+    cursors = [driver_connection.cursor() for _ in reads]
+    try:
+        active = connection.info.get(_PIPELINE)
+        if active is not None:
+            for cursor, (sql, parameters) in zip(cursors, reads, strict=True):
+                cursor.execute(sql, tuple(parameters))
+            active.sync()
+        else:
+            with driver_connection.pipeline():
+                for cursor, (sql, parameters) in zip(cursors, reads, strict=True):
+                    cursor.execute(sql, tuple(parameters))
+        return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def stream_tail_reads(connection: Connection, stream_type: str, stream_id: str, after_version: int) -> list[Read]:
+    """What `read_many` needs to bring a state folded to `after_version` up to date: the events after it, and (when
+    it is past 0) the hash of the event at that version, which proves the state is still the stream's."""
+    events = select_events_sql(
+        connection, "stream_type = {p} AND stream_id = {p} AND stream_version > {p}", "stream_version"
+    )
+    reads: list[Read] = [(events, (stream_type, stream_id, after_version))]
+    if after_version > 0:
+        m = _marker(connection)
+        anchor = f"SELECT hash FROM ledger_event WHERE stream_type = {m} AND stream_id = {m} AND stream_version = {m}"
+        reads.append((anchor, (stream_type, stream_id, after_version)))
+    return reads

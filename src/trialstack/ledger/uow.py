@@ -6,10 +6,10 @@ The outbox is the ledger itself (see outbox.py), so committing the events is com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from trialstack.clock import Clock, utc_timestamp
 from trialstack.errors import TrialStackError
 from trialstack.ledger import store
-from trialstack.ledger.cache import StreamStateCache, Versioned
+from trialstack.ledger.cache import Fold, Folded, StateT, StreamLoad, StreamStateCache, Versioned, load_streams
 from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.database import WRITE_OPTION
@@ -27,10 +27,6 @@ from trialstack.ledger.vault import Vault
 from trialstack.ledger.wiring import LedgerWiring, relevant_events
 
 MAX_REACTION_ROUNDS = 20
-
-StateT = TypeVar("StateT", bound=Versioned)
-Fold = Callable[[StateT, Sequence[RecordedEvent]], StateT]
-"""Folds events (in version order, never empty) into a state; the result carries the last event's version."""
 
 
 class UnitOfWork:
@@ -60,8 +56,10 @@ class UnitOfWork:
         self._heads: dict[str, tuple[int, str]] = {}
         self._versions: dict[tuple[str, str], int] = {}
         """Stream versions this unit knows to be current: read, observed by `load`, or reached by its appends."""
-        self._states: dict[tuple[str, str], Versioned] = {}
-        """States folded by `load`: handed to the shared cache when (and only if) the unit commits."""
+        self._states: dict[tuple[str, str], Folded[Any]] = {}
+        """States folded by `load` (or offered to `remember`): handed to the shared cache when the unit commits."""
+        self._tips: dict[tuple[str, str], tuple[int, str]] = {}
+        """(version, hash) of the last event this unit appended to each stream."""
         self._new: list[RecordedEvent] = []
         self._reacted = 0
         self._projected = 0
@@ -114,38 +112,34 @@ class UnitOfWork:
     def load(self, stream_type: str, stream_id: str, empty: StateT, fold: Fold[StateT]) -> StateT:
         """A stream's state: the cached one (or `empty`) brought up to date with the events that follow it.
 
-        One read from the cached version on: the event at that version proves the cached state is still the
-        stream's (else the stream is folded from the start), and the last event gives the current version, so
-        `append` needs no other read for its optimistic check. The state reaches the shared cache on commit.
+        See `load_many`.
         """
-        key = (stream_type, stream_id)
-        cached = self._states.get(key) or self.cache.get(stream_type, stream_id)
-        state = cached if isinstance(cached, type(empty)) else empty
-        anchor = state.version
-        events = store.read_stream(self.connection, stream_type, stream_id, max(anchor - 1, 0))
-        if anchor > 0 and (not events or events[0].stream_version != anchor):
-            self.cache.discard(stream_type, stream_id)
-            state, anchor = empty, 0
-            events = store.read_stream(self.connection, stream_type, stream_id)
-        following = events[1:] if anchor > 0 else events
-        if following:
-            state = fold(state, following)
-        version = events[-1].stream_version if events else 0
-        if state.version != version:
-            raise LedgerError(f"folding {stream_type} {stream_id!r} gave version {state.version}, not {version}")
-        self._versions[key] = version
-        if version > 0:
-            self._states[key] = state
+        state: StateT = self.load_many([StreamLoad(stream_type, stream_id, empty, fold)])[0]
         return state
+
+    def load_many(self, loads: Sequence[StreamLoad[Any]]) -> list[Any]:
+        """Several streams' states, each from its cached state brought up to date, in one round trip.
+
+        The read proves each cached state is still its stream's (the hash of the event at its version) and gives
+        the stream's current version, so `append` needs no other read for its optimistic check. The states reach
+        the shared cache when the unit commits (this transaction also sees its own appends).
+        """
+        results = load_streams(self.connection, self.cache, loads, self._states)
+        for load, folded in zip(loads, results, strict=True):
+            self._versions[load.key] = folded.version
+            if folded.version > 0:
+                self._states[load.key] = folded
+        return [folded.state for folded in results]
 
     def remember(self, stream_type: str, stream_id: str, state: Versioned) -> None:
         """Offer the state a stream reached with this unit's own append, for the shared cache if the unit commits.
 
-        Ignored unless it is folded to the stream's current version in this unit.
+        Ignored unless it is folded to the version of the last event this unit appended to the stream.
         """
         key = (stream_type, stream_id)
-        if self._versions.get(key) == state.version:
-            self._states[key] = state
+        tip = self._tips.get(key)
+        if tip is not None and tip[0] == state.version and self._versions.get(key) == state.version:
+            self._states[key] = Folded(state, *tip)
 
     def stream_version(self, stream_type: str, stream_id: str) -> int:
         key = (stream_type, stream_id)
@@ -218,6 +212,8 @@ class UnitOfWork:
             raise ConcurrencyConflict(stream_type, stream_id, expected_version or 0, actual) from None
         self._heads[study_id] = (seq, prev)
         self._versions[(stream_type, stream_id)] = version
+        if fresh:
+            self._tips[(stream_type, stream_id)] = (version, fresh[-1].hash)
         self._new.extend(fresh)
         result.extend(fresh)
         return result
@@ -333,6 +329,6 @@ class UnitOfWork:
                 store.write_study_head(connection, study_id, seq, last_hash)
             connection.commit()
         self._committed = True
-        for (stream_type, stream_id), state in self._states.items():
-            self.cache.put(stream_type, stream_id, state)
+        for (stream_type, stream_id), folded in self._states.items():
+            self.cache.put(stream_type, stream_id, folded)
         return list(self._new)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection, Table
 
-from trialstack.ledger.envelope import RecordedEvent
-
-if TYPE_CHECKING:
-    from trialstack.ledger.uow import UnitOfWork
+from trialstack.clock import Clock
+from trialstack.ledger.envelope import Actor, NewEvent, RecordedEvent
 
 
 class Projection(Protocol):
@@ -43,7 +41,35 @@ def relevant_events(projection: Projection, events: Sequence[RecordedEvent]) -> 
     return [e for e in events if e.event_type in projection.event_types]
 
 
-Reactor = Callable[[RecordedEvent, "UnitOfWork"], None]
+class ReactionContext(Protocol):
+    """What a policy reactor is handed: the unit of work's transaction, as far as a reaction may use it.
+
+    `UnitOfWork` satisfies it; declaring it here keeps the wiring free of the unit of work, which imports it.
+    """
+
+    @property
+    def connection(self) -> Connection: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[RecordedEvent]: ...
+
+    def stream_version(self, stream_type: str, stream_id: str) -> int: ...
+
+    def append(
+        self,
+        study_id: str,
+        stream_type: str,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        actor: Actor | None = None,
+    ) -> list[RecordedEvent]: ...
+
+
+Reactor = Callable[[RecordedEvent, ReactionContext], None]
 """A policy: reads a new event and may append more in the same transaction (their causation is that event)."""
 
 

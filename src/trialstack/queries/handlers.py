@@ -9,10 +9,11 @@ from trialstack.errors import NotFound
 from trialstack.ledger.envelope import SYSTEM_RULES, RecordedEvent
 from trialstack.ledger.registry import decode, encode
 from trialstack.ledger.uow import UnitOfWork
+from trialstack.ledger.wiring import ReactionContext
 from trialstack.queries import commands as cmd
 from trialstack.queries import events as ev
 from trialstack.queries import model
-from trialstack.queries.readmodel import count_for_subject, open_system_query
+from trialstack.queries.readmodel import count_for_subject, open_system_query, system_query_state
 
 QUERY = "query"
 
@@ -21,7 +22,7 @@ def stream_id(study_id: str, query_id: str) -> str:
     return f"{study_id}/{query_id}"
 
 
-def load_query(uow: UnitOfWork, study_id: str, query_id: str) -> model.Query:
+def load_query(uow: ReactionContext, study_id: str, query_id: str) -> model.Query:
     state = model.Query(query_id)
     events = uow.read_stream(QUERY, stream_id(study_id, query_id))
     for recorded in events:
@@ -33,9 +34,12 @@ def load_query(uow: UnitOfWork, study_id: str, query_id: str) -> model.Query:
     return replace(state, version=len(events))
 
 
-def _next_query_id(uow: UnitOfWork, study_id: str, subject_id: str) -> str:
-    """`Q-<subject>-<n>`: numbered per subject; skips numbers taken earlier in the same transaction."""
-    number = count_for_subject(uow.connection, study_id, subject_id) + 1
+def _next_query_id(uow: ReactionContext, study_id: str, subject_id: str, count: int | None = None) -> str:
+    """`Q-<subject>-<n>`: numbered per subject; skips numbers taken earlier in the same transaction.
+
+    `count` is the subject's number of queries when the caller has already read it.
+    """
+    number = (count_for_subject(uow.connection, study_id, subject_id) if count is None else count) + 1
     while uow.stream_version(QUERY, stream_id(study_id, f"Q-{subject_id}-{number:03d}")) != 0:
         number += 1
     return f"Q-{subject_id}-{number:03d}"
@@ -77,14 +81,17 @@ def cancel_query(uow: UnitOfWork, study_id: str, command: cmd.CancelQuery) -> li
     return _act(uow, study_id, command.query_id, model.cancel(state, command), state.version, command.reason)
 
 
-def on_edit_check_failed(event: RecordedEvent, uow: UnitOfWork) -> None:
+def on_edit_check_failed(event: RecordedEvent, uow: ReactionContext) -> None:
     """Policy: a failing edit check opens a system query on its item, unless one is already open."""
     failed = decode(event)
     if not isinstance(failed, capture_events.EditCheckFailed):
         return
-    if open_system_query(uow.connection, event.study_id, failed.subject_id, failed.form, failed.check_id):
+    count, already_open = system_query_state(
+        uow.connection, event.study_id, failed.subject_id, failed.form, failed.check_id
+    )
+    if already_open is not None:
         return
-    query_id = _next_query_id(uow, event.study_id, failed.subject_id)
+    query_id = _next_query_id(uow, event.study_id, failed.subject_id, count)
     opened = ev.QueryOpened(
         query_id=query_id,
         subject_id=failed.subject_id,
@@ -99,7 +106,7 @@ def on_edit_check_failed(event: RecordedEvent, uow: UnitOfWork) -> None:
                actor=SYSTEM_RULES)  # fmt: skip
 
 
-def on_edit_check_resolved(event: RecordedEvent, uow: UnitOfWork) -> None:
+def on_edit_check_resolved(event: RecordedEvent, uow: ReactionContext) -> None:
     """Policy: when the check holds again after a correction, its system query closes itself."""
     resolved = decode(event)
     if not isinstance(resolved, capture_events.EditCheckResolved):

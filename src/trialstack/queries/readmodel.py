@@ -110,6 +110,21 @@ def open_system_query(connection: Connection, study_id: str, subject_id: str, fo
     return str(value) if value is not None else None
 
 
+def system_query_state(
+    connection: Connection, study_id: str, subject_id: str, form: str, check_id: str
+) -> tuple[int, str | None]:
+    """In one read: how many queries the subject has, and the open or answered system query of a check on a form
+    instance, if any (what the edit-check policy needs before it opens a query). Driver-level SQL: it runs on
+    every save that fails a check."""
+    m = "%s" if connection.dialect.name == "postgresql" else "?"
+    sql = (
+        f"SELECT count(*), max(CASE WHEN form = {m} AND check_id = {m} AND status IN ('open', 'answered')"
+        f" THEN query_id END) FROM {query_table.name} WHERE study_id = {m} AND subject_id = {m}"
+    )
+    count, query_id = connection.exec_driver_sql(sql, (form, check_id, study_id, subject_id)).one()
+    return int(count), str(query_id) if query_id is not None else None
+
+
 def list_queries(
     connection: Connection,
     study_id: str,

@@ -90,6 +90,20 @@ def bench_capture_command(
     )
 
 
+@bench_app.command("load")
+@clear_errors
+def bench_load_command(
+    clients: Annotated[int, typer.Option(help="Concurrent clients, each saving its own subject's form.")] = 50,
+    saves: Annotated[int, typer.Option(help="Saves (and bare commits) per client.")] = 20,
+    postgres: Annotated[
+        str, typer.Option(help="PostgreSQL server URL (a scratch database is created and dropped).")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """Form saves over HTTP against `trialstack serve` on PostgreSQL by many clients at once (saves/s, p99),
+    against as many clients doing a bare INSERT + COMMIT each."""
+    load_benchmark("load_bench").run(clients=clients, saves=saves, postgres_server=postgres, emit=console.print)
+
+
 @bench_app.command("rules")
 @clear_errors
 def bench_rules_command(

@@ -103,3 +103,31 @@ def test_study_access_reads_its_declared_path_parameter(api: tuple[Any, dict[str
     assert answer.status_code == 200, answer.text
     assert answer.json()["study_id"] == STUDY
     assert any(user["username"] == "admin" for user in answer.json()["users"])
+
+
+def test_positions_beyond_64_bits_or_in_other_digits_are_refused_not_server_errors(
+    loaded: Platform, api: tuple[Any, dict[str, str]]
+) -> None:
+    """What the long fuzzing run found: `after` past 2^63 reached the database (500), and so would a huge or a
+    non-ASCII-digit Last-Event-ID; If-Match: "²" passed isdigit() and failed int()."""
+    client, admin = api
+    events = f"/api/v1/studies/{STUDY}/events"
+    too_far = client.get(events, params={"after": 2**63}, headers=admin)
+    assert too_far.status_code == 422 and too_far.json()["field"] == "after", too_far.text
+    assert client.get(events, params={"after": 2**63 - 1}, headers=admin).json()["events"] == []
+    for last_id in (b"99999999999999999999999", "²".encode()):
+        stream = client.get(f"{events}/stream", params={"max_seconds": 0}, headers={**admin, "Last-Event-ID": last_id})
+        assert stream.status_code == 200 and "event: StudyVersionPublished" in stream.text, last_id
+    add_user(loaded, "coordinator", Role.STUDY_COORDINATOR, frozenset({"0101"}))
+    coordinator = bearer(token_for(loaded, "coordinator"))
+    screened = client.post(
+        f"/api/v1/studies/{STUDY}/subjects", json={"site_id": "0101", "screened_on": "2026-01-05"}, headers=coordinator
+    )
+    assert screened.status_code == 201, screened.text
+    subject = screened.json()["subject_id"]
+    pinned = client.put(
+        f"/api/v1/studies/{STUDY}/subjects/{subject}/visits/SCREENING",
+        json={"visit_date": "2026-01-05"},
+        headers={**coordinator, "If-Match": '"²"'.encode()},
+    )
+    assert pinned.status_code == 422 and pinned.json()["field"] == "If-Match", pinned.text

@@ -37,7 +37,7 @@ def if_match_version(request: Request) -> int | None:
     if header is None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a Unicode digit that int() refuses
         raise InvalidInput(f"If-Match must be the version from the ETag, got {header!r}", field="If-Match")
     return int(text)
 

@@ -25,6 +25,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 StudyRead = Annotated[Authorized, requires(Action.STUDY_READ, site=None)]
 EventsRead = Annotated[Authorized, requires(Action.EVENTS_READ, site=None)]
 SSE_POLL_SECONDS = 1.0
+MAX_SEQ = 2**63 - 1  # study_seq is a 64-bit integer in both databases: a larger `after` cannot be sent to them
 SSE = "text/event-stream"
 # One server-sent event (OpenAPI 3.1: the schema of an event-stream describes each event): `id` is the
 # study_seq, `event` the event type, `data` the event as JSON (the feed's shape); comments and `retry` aside.
@@ -75,7 +76,7 @@ def get_events(
     study_id: str,
     request: Request,
     auth: EventsRead,
-    after: Annotated[int, Query(ge=0, description="Return events with study_seq greater than this")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Return events with study_seq greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """A page of the study's ledger, in order. Events that would unblind are left out for blinded users."""
@@ -85,6 +86,11 @@ def get_events(
     events = [_event_json(e) for e in page if unblinded or not is_blinded(e.event_type)]
     last = page[-1].study_seq if page else after
     return {"events": events, "next_after": last, "more": len(page) == limit}
+
+
+def _is_position(text: str) -> bool:
+    """A Last-Event-ID the feed can resume from: ASCII digits (not any Unicode digit) within 64 bits."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_SEQ
 
 
 def _event_json(e: RecordedEvent) -> dict[str, Any]:
@@ -115,7 +121,7 @@ async def stream_events(
     study_id: str,
     request: Request,
     auth: EventsRead,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     max_seconds: Annotated[
         float, Query(ge=0, le=3600, description="End the stream after this long (clients reconnect with Last-Event-ID)")
     ] = 55.0,
@@ -127,7 +133,7 @@ async def stream_events(
     """
     unblinded = auth.unblinded
     last_id = request.headers.get("last-event-id")
-    position = int(last_id) if last_id and last_id.isdigit() else after
+    position = int(last_id) if last_id and _is_position(last_id) else after
     platform = platform_of(request)
 
     def read(after_seq: int) -> list[RecordedEvent]:

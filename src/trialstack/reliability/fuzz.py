@@ -174,9 +174,10 @@ values = [0, 1]
 
 # A request the schema allows may still be refused as invalid input (422): whether an item is on a form, a date
 # is not in the future, or a change carries its reason depends on the study definition (data) and on the
-# subject's state, which no static schema can state. 5xx stays a failure (not_a_server_error).
+# subject's state, which no static schema can state; 429 is the sign-in throttle at work. 5xx stays a failure
+# (not_a_server_error).
 [checks.positive_data_acceptance]
-expected-statuses = ["2xx", 401, 403, 404, 409, 412, 422]
+expected-statuses = ["2xx", 401, 403, 404, 409, 412, 422, 429]
 """
 
 

@@ -118,7 +118,7 @@ def _correction_rounds(platform: Platform, clock: FixedClock, subject: str, leng
     step = 0
     while casebook.version < length:
         step += 1
-        clock.advance(timedelta(hours=5))
+        clock.advance(timedelta(minutes=20))
         items = casebook.forms[form].items
         up = step % 2 == 1
         values = {"PULSE": cmd.ItemInput(str(int(items["PULSE"].value or "70") + (1 if up else -1)))}

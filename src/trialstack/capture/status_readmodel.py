@@ -105,7 +105,7 @@ status_visit_table = Table(
     Column("out_of_window", Boolean, nullable=False),
     Column("summary", String(20), nullable=False),
     Column("due_by", String(10)),
-    Index("ix_rm_status_visit_due", "study_id", "due_by"),
+    Index("ix_rm_status_visit_due", "study_id", "due_by", "site_id"),
 )
 
 status_form_table = Table(

@@ -21,13 +21,14 @@ from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
 from trialstack.clock import utc_timestamp
 from trialstack.errors import NotFound
+from trialstack.ledger import store
 from trialstack.ledger.cache import StreamLoad, StreamStateCache, load_streams
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import ConcurrencyConflict
 from trialstack.ledger.registry import decode, encode
 from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.vault import Vault
-from trialstack.protocol.readmodel import version_in_force
+from trialstack.protocol.readmodel import study_version_table, version_by_hash, version_in_force
 
 SUBJECT = "subject"
 STUDY = "study"
@@ -106,12 +107,22 @@ def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
     return uow.load(STUDY, study_id, StudyStatus(study_id), _fold_study)
 
 
-def load_study_and_casebook(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[StudyStatus, Casebook]:
-    """The study's lock state and the subject's casebook, read together (one round trip on PostgreSQL)."""
-    study, casebook = uow.load_many(
-        [_study_load(study_id), _casebook_load(uow.connection, uow.vault, study_id, subject_id)]
+def _in_force_read(connection: Connection, study_id: str) -> store.Read:
+    """The read behind `version_in_force` (the hash of the version in force), to send with a command's other reads."""
+    table, m = study_version_table, store.marker(connection)
+    return f"SELECT version_hash FROM {table.name} WHERE study_id = {m} AND in_force = TRUE", (study_id,)
+
+
+def load_for_subject(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[StudyRules, StudyStatus, Casebook]:
+    """The rules in force, the study's lock state and the subject's casebook: one round trip on PostgreSQL."""
+    (in_force,), (study, casebook) = uow.fetch_and_load(
+        [_in_force_read(uow.connection, study_id)],
+        [_study_load(study_id), _casebook_load(uow.connection, uow.vault, study_id, subject_id)],
     )
-    return study, casebook
+    version = version_by_hash(uow.connection, study_id, str(in_force[0][0])) if in_force else None
+    if version is None:
+        raise NotFound(f"study {study_id} is not loaded", field="study")
+    return rules_for(version), study, casebook
 
 
 def _today(uow: UnitOfWork) -> date:
@@ -130,10 +141,11 @@ def _append(
     at = utc_timestamp(uow.clock.now())
     events = personal.seal(uow.connection, uow.vault, owner, personal_items, decision.events, at)
     new = [encode(event, reason=decision.reasons.get(index)) for index, event in enumerate(events)]
-    recorded = uow.append(
-        study_id, SUBJECT, subject_stream_id(study_id, casebook.subject_id), new, expected_version=expected
-    )
+    stream_id = subject_stream_id(study_id, casebook.subject_id)
+    recorded = uow.append(study_id, SUBJECT, stream_id, new, expected_version=expected)
     version = recorded[-1].stream_version if recorded else casebook.version
+    if recorded:  # the next command on this subject starts from here (the decided events hold plain values)
+        uow.remember(SUBJECT, stream_id, replace(rules_of.fold(casebook, decision.events), version=version))
     return Outcome(casebook.subject_id, recorded, decision.checks, version)
 
 
@@ -144,8 +156,7 @@ def _on_subject(
     uow: UnitOfWork, study_id: str, subject_id: str, decide: SubjectDecision, expected_version: int | None
 ) -> Outcome:
     """Load, decide, append; `expected_version` (If-Match) pins the version the user saw."""
-    rules = study_rules(uow, study_id)
-    study, casebook = load_study_and_casebook(uow, study_id, subject_id)
+    rules, study, casebook = load_for_subject(uow, study_id, subject_id)
     if not casebook.exists:
         raise NotFound(f"subject {subject_id} does not exist in study {study_id}", field="subject")
     if expected_version is not None and expected_version != casebook.version:

@@ -109,14 +109,27 @@ def load_streams(
     Outside a unit of work (`pending` None) the connection reads committed events only, so the states go straight
     into the cache; a unit of work keeps them in `pending` until it commits.
     """
+    return fetch_and_load(connection, cache, (), loads, pending)[1]
+
+
+def fetch_and_load(
+    connection: Connection,
+    cache: StreamStateCache,
+    reads: Sequence[store.Read],
+    loads: Sequence[StreamLoad[Any]],
+    pending: Mapping[tuple[str, str], Folded[Any]] | None = None,
+) -> tuple[list[list[tuple[Any, ...]]], list[Folded[Any]]]:
+    """`load_streams`, with the rows of other independent reads sent in the same round trip."""
     starts: list[Folded[Any] | None] = []
-    reads: list[store.Read] = []
+    reads = list(reads)
+    asked = len(reads)
     for load in loads:
         entry = (pending or {}).get(load.key) or cache.get(load.stream_type, load.stream_id)
         start = entry if isinstance(entry, Folded) and isinstance(entry.state, type(load.empty)) else None
         starts.append(start)
         reads += store.stream_tail_reads(connection, load.stream_type, load.stream_id, start.version if start else 0)
-    answers = iter(store.read_many(connection, reads))
+    rows = store.read_many(connection, reads)
+    answers = iter(rows[asked:])
     results: list[Folded[Any]] = []
     for load, start in zip(loads, starts, strict=True):
         events = [store.to_event(row) for row in next(answers)]
@@ -133,4 +146,4 @@ def load_streams(
         else:
             folded = start if start is not None else Folded(load.empty, 0, "")
         results.append(folded)
-    return results
+    return rows[:asked], results

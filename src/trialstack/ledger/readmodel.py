@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select
 
+from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.wiring import ALL_EVENTS
 
@@ -34,8 +35,9 @@ class StreamIndex:
         latest: dict[tuple[str, str], RecordedEvent] = {}
         for event in events:
             latest[(event.stream_type, event.stream_id)] = event
-        marker = "%s" if connection.dialect.name == "postgresql" else "?"
-        connection.exec_driver_sql(
+        marker = store.marker(connection)
+        store.write(
+            connection,
             f"INSERT INTO {stream_index.name} (stream_type, stream_id, study_id, version, last_event_type,"
             f" last_study_seq) VALUES ({', '.join([marker] * 6)}) ON CONFLICT (stream_type, stream_id) DO UPDATE SET"
             " version = excluded.version, last_event_type = excluded.last_event_type,"

@@ -126,12 +126,9 @@ class RowStore:
             sql = _sql(self._connection, self._tables[name])
             ordered = sorted(keys)
             rows = self._rows[name]
-            gone = [key for key in ordered if rows[key] is None]
-            if gone:
-                self._connection.exec_driver_sql(sql.delete, gone)
+            store.write(self._connection, sql.delete, [key for key in ordered if rows[key] is None])
             kept = [tuple(row[c] for c in sql.columns) for key in ordered if (row := rows[key]) is not None]
-            if kept:
-                self._connection.exec_driver_sql(sql.upsert, kept)
+            store.write(self._connection, sql.upsert, kept)
         self._dirty.clear()
 
 

@@ -1,4 +1,8 @@
-"""Reading and writing `ledger_event` on an open connection (SQLAlchemy Core, both backends)."""
+"""Reading and writing `ledger_event` on an open connection (SQLAlchemy Core, both backends).
+
+The statements of a command's save path run on the driver's own cursor (`_fetch`, `_write`, `read_many`), in the
+connection's transaction: SQLAlchemy's statement and result layers cost more than the statements themselves.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,42 @@ def select_events_sql(connection: Connection, where: str, order: str, limit: boo
     return sql.format(p=_marker(connection))
 
 
+def _fetch(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of one SELECT on the driver's own cursor: the save path's statements skip SQLAlchemy's result layer.
+
+    Inside a `pipelined` block (PostgreSQL) it sends what is queued and waits for its rows.
+    """
+    driver_connection: Any = connection.connection.driver_connection
+    cursor = driver_connection.cursor()
+    try:
+        cursor.execute(sql, tuple(parameters))
+        pipeline = connection.info.get(_PIPELINE)
+        if pipeline is not None:
+            pipeline.sync()
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def _write(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One INSERT, UPDATE or DELETE per row on the driver's own cursor (queued inside a `pipelined` block)."""
+    driver_connection: Any = connection.connection.driver_connection
+    cursor = driver_connection.cursor()
+    try:
+        if len(rows) == 1:
+            cursor.execute(sql, tuple(rows[0]))
+        else:
+            cursor.executemany(sql, [tuple(row) for row in rows])
+    finally:
+        cursor.close()
+
+
+def write(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`_write` for read models of the ledger package (rowfold, the stream index): driver-level, maybe pipelined."""
+    if rows:
+        _write(connection, sql, rows)
+
+
 def to_event(row: Sequence[Any]) -> RecordedEvent:
     """Build a RecordedEvent from a row selected with all ledger columns in table order."""
     return RecordedEvent(*row)
@@ -59,34 +99,38 @@ def lock_study_head(connection: Connection, study_id: str) -> tuple[int, str]:
     marker = _marker(connection)
     lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
     sql = f"SELECT last_seq, last_hash FROM study_head WHERE study_id = {marker}{lock}"
-    row = connection.exec_driver_sql(sql, (study_id,)).first()
-    if row is None:
-        connection.exec_driver_sql(
+    rows = _fetch(connection, sql, (study_id,))
+    if not rows:
+        _write(
+            connection,
             f"INSERT INTO study_head (study_id, last_seq, last_hash) VALUES ({marker}, 0, {marker})"
             " ON CONFLICT (study_id) DO NOTHING",
-            (study_id, GENESIS_HASH),
+            [(study_id, GENESIS_HASH)],
         )
-        row = connection.exec_driver_sql(sql, (study_id,)).one()
+        rows = _fetch(connection, sql, (study_id,))
+    (row,) = rows
     return int(row[0]), str(row[1])
 
 
 def write_study_head(connection: Connection, study_id: str, last_seq: int, last_hash: str) -> None:
     marker = _marker(connection)
-    connection.exec_driver_sql(
+    _write(
+        connection,
         f"UPDATE study_head SET last_seq = {marker}, last_hash = {marker} WHERE study_id = {marker}",
-        (last_seq, last_hash, study_id),
+        [(last_seq, last_hash, study_id)],
     )
 
 
 STREAM_VERSION_CONSTRAINT = "uq_ledger_event_stream_version"
 
 
-def is_stream_version_conflict(error: IntegrityError) -> bool:
+def is_stream_version_conflict(error: Exception) -> bool:
     """Whether an INSERT into the ledger failed because the stream already holds one of its versions.
 
-    PostgreSQL names the constraint; SQLite names its columns.
+    `error` is the driver's IntegrityError or SQLAlchemy's wrapping of it; PostgreSQL names the constraint, SQLite
+    its columns.
     """
-    original = error.orig
+    original = error.orig if isinstance(error, IntegrityError) else error
     diagnostic = getattr(original, "diag", None)
     if diagnostic is not None:
         return getattr(diagnostic, "constraint_name", None) == STREAM_VERSION_CONSTRAINT
@@ -95,10 +139,11 @@ def is_stream_version_conflict(error: IntegrityError) -> bool:
 
 def current_stream_version(connection: Connection, stream_type: str, stream_id: str) -> int:
     marker = _marker(connection)
-    version = connection.exec_driver_sql(
+    ((version,),) = _fetch(
+        connection,
         f"SELECT max(stream_version) FROM ledger_event WHERE stream_type = {marker} AND stream_id = {marker}",
         (stream_type, stream_id),
-    ).scalar()
+    )
     return int(version or 0)
 
 
@@ -115,7 +160,7 @@ def insert_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         _copy_events(connection, rows)
     elif rows:
         markers = ", ".join([_marker(connection)] * len(_INSERT_COLUMNS))
-        connection.exec_driver_sql(f"INSERT INTO ledger_event ({', '.join(_INSERT_COLUMNS)}) VALUES ({markers})", rows)
+        _write(connection, f"INSERT INTO ledger_event ({', '.join(_INSERT_COLUMNS)}) VALUES ({markers})", rows)
 
 
 def _copy_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -185,10 +230,9 @@ def pipelined(connection: Connection) -> Iterator[None]:
     """On PostgreSQL, send the block's writes without waiting for each one's answer (libpq pipeline mode).
 
     INSERT, UPDATE and DELETE statements are queued; any other statement (a read) sends the queue and waits for
-    its own rows, and leaving the block (or a commit inside it) sends the rest: a batch of writes, and the COMMIT
-    after them, cost one round trip instead of one each. An error in a queued write surfaces at the next
-    exchange, still inside the transaction, which then fails as a whole. On SQLite, which has no round trips,
-    this does nothing.
+    its own rows, and leaving the block sends the rest: a batch of writes, and the COMMIT after them (`commit`),
+    cost one round trip instead of one each. An error in a queued write surfaces at the next exchange, still
+    inside the transaction, which then fails as a whole. On SQLite, which has no round trips, this does nothing.
     """
     if connection.dialect.name != "postgresql":
         yield
@@ -204,6 +248,17 @@ def pipelined(connection: Connection) -> Iterator[None]:
             yield
         finally:
             del connection.info[_PIPELINE]
+
+
+def commit(connection: Connection) -> None:
+    """Commit the connection's transaction. Inside a `pipelined` block on PostgreSQL the COMMIT is queued behind the
+    writes and sent with them when the block ends (an error in any of them then fails the block, and nothing is
+    committed); `connection.commit()` after the block only closes SQLAlchemy's transaction (the driver is idle)."""
+    if _PIPELINE not in connection.info:
+        connection.commit()
+        return
+    driver_connection: Any = connection.connection.driver_connection
+    driver_connection.cursor().execute("COMMIT")
 
 
 def _wait_for_reads(
@@ -233,7 +288,7 @@ def read_many(connection: Connection, reads: Sequence[Read]) -> list[list[tuple[
     """The rows of several independent SELECTs: in one round trip on PostgreSQL (sent together in pipeline mode,
     inside or outside a `pipelined` block), one after the other on SQLite."""
     if connection.dialect.name != "postgresql" or len(reads) < 2:
-        return [[tuple(row) for row in connection.exec_driver_sql(sql, tuple(parameters))] for sql, parameters in reads]
+        return [_fetch(connection, sql, parameters) for sql, parameters in reads]
     driver_connection: Any = connection.connection.driver_connection
     cursors = [driver_connection.cursor() for _ in reads]
     try:

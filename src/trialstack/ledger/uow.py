@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from trialstack.clock import Clock, utc_timestamp
 from trialstack.errors import TrialStackError
 from trialstack.ledger import store
-from trialstack.ledger.cache import Fold, Folded, StateT, StreamLoad, StreamStateCache, Versioned, load_streams
+from trialstack.ledger.cache import Fold, Folded, StateT, StreamLoad, StreamStateCache, Versioned, fetch_and_load
 from trialstack.ledger.canonical import canonical_payload
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.database import WRITE_OPTION
@@ -124,12 +124,19 @@ class UnitOfWork:
         the stream's current version, so `append` needs no other read for its optimistic check. The states reach
         the shared cache when the unit commits (this transaction also sees its own appends).
         """
-        results = load_streams(self.connection, self.cache, loads, self._states)
+        return self.fetch_and_load((), loads)[1]
+
+    def fetch_and_load(
+        self, reads: Sequence[store.Read], loads: Sequence[StreamLoad[Any]]
+    ) -> tuple[list[list[tuple[Any, ...]]], list[Any]]:
+        """The rows of other independent reads (a command's read-model lookups) and `load_many`'s states, all in
+        one round trip."""
+        rows, results = fetch_and_load(self.connection, self.cache, reads, loads, self._states)
         for load, folded in zip(loads, results, strict=True):
             self._versions[load.key] = folded.version
             if folded.version > 0:
                 self._states[load.key] = folded
-        return [folded.state for folded in results]
+        return rows, [folded.state for folded in results]
 
     def remember(self, stream_type: str, stream_id: str, state: Versioned) -> None:
         """Offer the state a stream reached with this unit's own append, for the shared cache if the unit commits.
@@ -205,7 +212,7 @@ class UnitOfWork:
             fresh.append(event)
         try:
             store.insert_events(connection, [e[1:] for e in fresh])
-        except IntegrityError as error:
+        except (IntegrityError, connection.dialect.loaded_dbapi.IntegrityError) as error:
             if not store.is_stream_version_conflict(error):
                 raise
             actual = self._committed_version(stream_type, stream_id)
@@ -327,7 +334,8 @@ class UnitOfWork:
             self._project()
             for study_id, (seq, last_hash) in self._heads.items():
                 store.write_study_head(connection, study_id, seq, last_hash)
-            connection.commit()
+            store.commit(connection)
+        connection.commit()
         self._committed = True
         for (stream_type, stream_id), folded in self._states.items():
             self.cache.put(stream_type, stream_id, folded)

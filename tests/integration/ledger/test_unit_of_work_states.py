@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import psycopg
 import pytest
+from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy.exc import DBAPIError
 
 from trialstack.bootstrap import Platform
 from trialstack.ledger import Actor, ConcurrencyConflict, NewEvent, RecordedEvent, store
 from trialstack.ledger.cache import Folded
+from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.verify import verify
+from trialstack.ledger.wiring import LedgerWiring
 
 ACTOR = Actor(id="user:alice", role="study_coordinator")
 STREAM = ("subject", "S1/001")
@@ -118,3 +123,34 @@ def test_a_writer_that_loaded_before_another_committed_gets_a_conflict(platform:
     with platform.engine.connect() as connection:
         assert [e.payload["n"] for e in store.read_stream(connection, *STREAM)] == [1, 2]
         assert verify(connection).ok
+
+
+class Duplicating:
+    """A broken projection: it writes the same primary key twice, which the database refuses."""
+
+    name = "test.duplicating"
+    tables = (Table("rm_test_duplicate", MetaData(), Column("k", String(10), primary_key=True)),)
+    event_types = frozenset({"ValueNoted"})
+
+    def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        marker = "%s" if connection.dialect.name == "postgresql" else "?"
+        connection.exec_driver_sql(f"INSERT INTO rm_test_duplicate (k) VALUES ({marker})", [("a",), ("a",)])
+
+
+def test_a_write_refused_at_commit_commits_nothing_and_the_next_unit_works(platform: Platform) -> None:
+    """On PostgreSQL the read-model writes and the COMMIT go out together: a refused write fails them all."""
+    broken = LedgerWiring()
+    broken.add_projection(Duplicating())
+    Duplicating.tables[0].create(platform.engine)
+    unit = UnitOfWork(platform.engine, broken, platform.clock, ACTOR, cache=platform.cache)
+    with pytest.raises((DBAPIError, psycopg.Error)), unit as uow:
+        uow.load(*STREAM, Tally(), fold)
+        uow.append("S1", *STREAM, [noted(1)], expected_version=0)
+        uow.commit()
+    assert cached(platform) is None
+    with platform.engine.connect() as connection:
+        assert store.count_events(connection) == 0
+        assert connection.exec_driver_sql("SELECT count(*) FROM rm_test_duplicate").scalar() == 0
+    assert save(platform, 1) == Tally()
+    with platform.engine.connect() as connection:
+        assert [e.payload["n"] for e in store.read_stream(connection, *STREAM)] == [1]

@@ -185,19 +185,23 @@ def run_trial(
     return result
 
 
-def _wait_for_dead_sessions(platform: Platform) -> None:
+def _wait_for_dead_sessions(platform: Platform) -> bool:
     """PostgreSQL ends a killed client's session when it reads the closed socket, after whatever the client sent
-    before (a COMMIT included): wait until no other session is on the database before reading it."""
+    before (a COMMIT included): wait until no other session is on the database before reading it (False when
+    one is still there after 30 s)."""
     if platform.engine.dialect.name != "postgresql":
-        return
+        return True
+    platform.engine.dispose()  # our own idle pooled sessions are not the writer's
     others = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
     deadline = time.monotonic() + 30
     while True:
         with platform.engine.connect() as connection:
-            if not connection.execute(others).scalar() or time.monotonic() > deadline:
-                return
+            if not connection.execute(others).scalar():
+                return True
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
 
 
@@ -207,7 +211,8 @@ def check_trial(database_url: str, journal_path: Path, after_id: int, result: Tr
     result.problems += journal.problems
     platform = bootstrap(Settings.from_env(database_url), migrate=True)
     try:
-        _wait_for_dead_sessions(platform)
+        if not _wait_for_dead_sessions(platform):
+            result.problems.append("another session was still on the database 30 s after the kill")
         written: dict[str | None, list[EventKey]] = defaultdict(list)
         with platform.engine.connect() as connection:
             for page in store.iter_all(connection, after_id):

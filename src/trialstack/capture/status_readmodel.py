@@ -21,12 +21,14 @@ model's counts for the same subjects (one SQL each).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -85,7 +87,6 @@ status_subject_table = Table(
     Column("forms", Integer, nullable=False),
     Column("signature", String(10), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("study_version", String(64)),
     Index("ix_rm_status_subject_site", "study_id", "site_id", "subject_id"),
 )
 
@@ -179,7 +180,6 @@ def status_rows(rules: StudyRules | None, casebook: Casebook) -> tuple[Row, list
     subject = {
         "study_id": study, "subject_id": subject_id, "site_id": site, "status": status, "locked": casebook.locked,
         "forms": len(casebook.forms), "signature": _signature_state(casebook), "version": casebook.version,
-        "study_version": rules.version_hash if rules is not None else None,
     }  # fmt: skip
     if rules is None:
         return subject, [], []
@@ -252,10 +252,9 @@ class CasebookStatusReadModel:
                 batch[(event.study_id, subject_id)].append(event)
         if not published and not batch:
             return
-        for study_id, event in published.items():
-            self._publish(connection, study_id, event)
+        reshaped = [study_id for study_id, event in published.items() if self._publish(connection, study_id, event)]
         targets = {key: max(e.stream_version for e in stream) for key, stream in batch.items()}
-        for study_id in published:
+        for study_id in reshaped:
             sql = f"SELECT subject_id, version FROM {status_subject_table.name} WHERE study_id = {_marker(connection)}"
             for subject_id, version in connection.exec_driver_sql(sql, (study_id,)):
                 targets.setdefault((study_id, str(subject_id)), int(version))
@@ -263,9 +262,13 @@ class CasebookStatusReadModel:
         rules = {study_id: self._rules_of(connection, study_id) for study_id in {key[0] for key in targets}}
         self._write(connection, [(rules[key[0]], casebook) for key, casebook in casebooks.items()])
 
-    def _publish(self, connection: Connection, study_id: str, event: RecordedEvent) -> None:
+    def _publish(self, connection: Connection, study_id: str, event: RecordedEvent) -> bool:
+        """Record the version now in force; True when it changes what the rows are computed from (the schedule or
+        the forms), so every subject of the study must be recomputed: an amendment that changes neither (a new
+        consent version, an edit check, eligibility) costs no fold."""
         payload = event.payload
-        self._rules[payload["version_hash"]] = _parse_rules(payload)
+        before = self._rules_of(connection, study_id)
+        after = self._rules[payload["version_hash"]] = _parse_rules(payload)
         marker = _marker(connection)
         table = status_study_table.name
         connection.exec_driver_sql(f"DELETE FROM {table} WHERE study_id = {marker}", (study_id,))
@@ -273,6 +276,7 @@ class CasebookStatusReadModel:
             f"INSERT INTO {table} (study_id, version_hash, published_seq) VALUES ({marker}, {marker}, {marker})",
             (study_id, payload["version_hash"], event.study_seq),
         )
+        return before is None or _shape(before) != _shape(after)
 
     def _rules_of(self, connection: Connection, study_id: str) -> StudyRules | None:
         """The rules of the version in force, as this projection last recorded it (another process may have
@@ -386,6 +390,25 @@ def _sql(connection: Connection, table: Table) -> _TableSql:
 
 def _marker(connection: Connection) -> str:
     return "%s" if connection.dialect.name == "postgresql" else "?"
+
+
+_SHAPES: dict[str, str] = {}
+
+
+def _shape(rules: StudyRules) -> str:
+    """A digest of what the rows are computed from: the schedule (visits, windows, forms per visit, log forms) and
+    the forms (items, types, required, derived, show_if, sdv, personal). Two versions with the same shape give the
+    same rows for every casebook."""
+    found = _SHAPES.get(rules.version_hash)
+    if found is None:
+        definition = rules.definition
+        shape = {"schedule": definition.schedule.model_dump(mode="json"), "forms": [
+            form.model_dump(mode="json") for form in definition.forms
+        ]}  # fmt: skip
+        found = _SHAPES[rules.version_hash] = hashlib.sha256(
+            orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+    return found
 
 
 def _parse_rules(payload: dict[str, Any]) -> StudyRules:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.integration.capture.conftest import COORDINATOR, MONITOR, STUDY, Site
@@ -137,6 +138,36 @@ def test_a_new_study_version_recomputes_subjects_it_did_not_touch(
     assert form_row(demo, subject, VS)["missing"] == 1
     assert stored(demo) == folded(demo)
     before = status_checksum(demo)
+    rebuild(demo.engine, demo.wiring)
+    assert status_checksum(demo) == before
+
+
+def test_an_amendment_that_changes_no_form_or_visit_folds_no_casebook(
+    demo: Platform, demo_definition: StudyDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(demo, COORDINATOR)
+    subject = screened(site)
+    site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, VS, vitals()))
+    rows = stored(demo)
+    amended = demo_definition.model_dump(mode="json", exclude_none=True)
+    amended["study"]["protocol_version"] = "1.0.1-status-test"
+    version = study_version(StudyDefinition.model_validate(amended))
+    fresh = bootstrap(demo.settings, clock=demo.clock)
+    fresh.vault = demo.vault
+
+    def no_fold(*args: Any) -> Any:
+        raise AssertionError("a casebook was folded")
+
+    monkeypatch.setattr(status, "_read_stream", no_fold)
+    try:
+        with fresh.unit_of_work(Actor("user:builder", "study_builder")) as uow:
+            publish_study_version(uow, PublishStudyVersion(version, "yaml", "amended.yaml", reason="Renumbered"))
+            uow.commit()
+    finally:
+        fresh.close()
+    assert stored(demo) == rows == folded(demo)
+    before = status_checksum(demo)
+    monkeypatch.undo()
     rebuild(demo.engine, demo.wiring)
     assert status_checksum(demo) == before
 

@@ -25,7 +25,7 @@ class VisitKey:
         parts = text.split(".")
         if len(parts) == 1 and _identifier(parts[0]):
             return cls(parts[0])
-        if len(parts) == 2 and _identifier(parts[0]) and parts[1].isdigit() and int(parts[1]) > 0:
+        if len(parts) == 2 and _identifier(parts[0]) and _number(parts[1]) and int(parts[1]) > 0:
             return cls(parts[0], int(parts[1]))
         raise InvalidInput(f"{text!r} is not a visit: expected VISIT or VISIT.N", field="visit")
 
@@ -50,7 +50,7 @@ class FormKey:
     @classmethod
     def parse(cls, text: str) -> FormKey:
         parts = text.split(".")
-        if len(parts) == 2 and _identifier(parts[0]) and parts[1].isdigit() and int(parts[1]) > 0:
+        if len(parts) == 2 and _identifier(parts[0]) and _number(parts[1]) and int(parts[1]) > 0:
             return cls(parts[0], None, int(parts[1]))
         if len(parts) == 2 and _identifier(parts[0]) and _identifier(parts[1]):
             return cls(parts[1], VisitKey(parts[0]))
@@ -65,3 +65,8 @@ def _identifier(text: str) -> bool:
 
 def subject_stream_id(study_id: str, subject_id: str) -> str:
     return f"{study_id}/{subject_id}"
+
+
+def _number(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts superscripts such as '²', which `int()` refuses."""
+    return text.isascii() and text.isdigit()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import audit, bdd, demo, export, ledger, reliability, study, study_publish, users
+from trialstack.cli import audit, bdd, demo, export, ledger, reliability, study, study_publish, subjects, users
 from trialstack.cli import backup as backup_cli
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.cli.demo import DEMO_STUDY
@@ -38,6 +38,7 @@ app.command("backup")(backup_cli.backup_command)
 app.command("restore")(backup_cli.restore_command)
 
 app.add_typer(users.user_app, name="user")
+app.add_typer(subjects.subject_app, name="subject")
 app.add_typer(users.token_app, name="token")
 export.app.command("audit")(audit.export_audit_command)
 app.add_typer(export.app, name="export")
@@ -58,6 +59,7 @@ def serve_command(
     from trialstack.bootstrap import bootstrap
 
     platform = bootstrap(database_url=db, migrate=True)
+    platform.check_vault()
     console.print(f"serving on http://{host}:{port}", highlight=False)
     uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
 

@@ -97,7 +97,7 @@ class RowStore:
                     known[key] = None
                 reads.append((sql.select(len(chunk)), tuple(value for key in chunk for value in key)))
                 shapes.append(sql)
-        for sql, found_rows in zip(shapes, store.read_many(self._connection, reads), strict=True):
+        for sql, found_rows in zip(shapes, store.read_many(self._connection, reads, prepare=False), strict=True):
             known = self._rows[sql.table]
             for found in found_rows:
                 row = dict(zip(sql.columns, found, strict=True))

@@ -49,15 +49,21 @@ def select_events_sql(connection: Connection, where: str, order: str, limit: boo
     return sql.format(p=_marker(connection))
 
 
-def _fetch(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+def _fetch(
+    connection: Connection, sql: str, parameters: Sequence[Any], *, prepare: bool | None = None
+) -> list[tuple[Any, ...]]:
     """Rows of one SELECT on the driver's own cursor: the save path's statements skip SQLAlchemy's result layer.
 
-    Inside a `pipelined` block (PostgreSQL) it sends what is queued and waits for its rows.
+    Inside a `pipelined` block (PostgreSQL) it sends what is queued and waits for its rows. `prepare=False` keeps
+    psycopg from turning the statement into a prepared one (see `read_many`).
     """
     driver_connection: Any = connection.connection.driver_connection
     cursor = driver_connection.cursor()
     try:
-        cursor.execute(sql, tuple(parameters))
+        if connection.dialect.name == "postgresql":
+            cursor.execute(sql, tuple(parameters), prepare=prepare)
+        else:
+            cursor.execute(sql, tuple(parameters))
         pipeline = connection.info.get(_PIPELINE)
         if pipeline is not None:
             pipeline.sync()
@@ -284,23 +290,30 @@ def marker(connection: Connection) -> str:
     return _marker(connection)
 
 
-def read_many(connection: Connection, reads: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
+def read_many(
+    connection: Connection, reads: Sequence[Read], *, prepare: bool | None = None
+) -> list[list[tuple[Any, ...]]]:
     """The rows of several independent SELECTs: in one round trip on PostgreSQL (sent together in pipeline mode,
-    inside or outside a `pipelined` block), one after the other on SQLite."""
+    inside or outside a `pipelined` block), one after the other on SQLite.
+
+    psycopg prepares a statement run often on a connection, and PostgreSQL may keep one generic plan for it, chosen
+    while the tables were small; `prepare=False` plans each run for its parameters and the tables as they are now
+    (the read models' key lookups: a generic plan chosen on a tiny table scans it whole once it has grown).
+    """
     if connection.dialect.name != "postgresql" or len(reads) < 2:
-        return [_fetch(connection, sql, parameters) for sql, parameters in reads]
+        return [_fetch(connection, sql, parameters, prepare=prepare) for sql, parameters in reads]
     driver_connection: Any = connection.connection.driver_connection
     cursors = [driver_connection.cursor() for _ in reads]
     try:
         active = connection.info.get(_PIPELINE)
         if active is not None:
             for cursor, (sql, parameters) in zip(cursors, reads, strict=True):
-                cursor.execute(sql, tuple(parameters))
+                cursor.execute(sql, tuple(parameters), prepare=prepare)
             active.sync()
         else:
             with driver_connection.pipeline():
                 for cursor, (sql, parameters) in zip(cursors, reads, strict=True):
-                    cursor.execute(sql, tuple(parameters))
+                    cursor.execute(sql, tuple(parameters), prepare=prepare)
         return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
     finally:
         for cursor in cursors:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,7 +179,9 @@ def counting_round_trips(tally: Tally) -> Iterator[None]:
         module.select, module.wait, psycopg.connection.waiting.wait = saved
 
 
-def profile_backend(label: str, scratch: AbstractContextManager[str], saves: int, emit: Emit) -> None:
+def profile_backend(
+    label: str, scratch: AbstractContextManager[str], saves: int, emit: Emit, without: Sequence[str] = ()
+) -> None:
     from trialstack.bootstrap import bootstrap
     from trialstack.clock import FixedClock
     from trialstack.protocol.commands import PublishStudyVersion
@@ -191,6 +193,7 @@ def profile_backend(label: str, scratch: AbstractContextManager[str], saves: int
         platform = bootstrap(
             Settings(database_url=url), clock=FixedClock(datetime(2026, 1, 6, tzinfo=UTC)), migrate=True
         )
+        platform.wiring.projections[:] = [p for p in platform.wiring.projections if p.name not in without]
         with platform.unit_of_work(bench.COORDINATOR) as uow:
             publish_study_version(uow, PublishStudyVersion(study_version(bench.bench_definition()), "yaml", "bench"))
             uow.commit()
@@ -226,13 +229,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--saves", type=int, default=300)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--without", action="append", default=[], metavar="PROJECTION", help="leave a projection out (its name)"
+    )
     options = parser.parse_args(argv)
     try:
         if options.backend in ("sqlite", "both"):
             with tempfile.TemporaryDirectory() as directory:
-                profile_backend("sqlite", scratch_sqlite(Path(directory)), options.saves, print)
+                profile_backend("sqlite", scratch_sqlite(Path(directory)), options.saves, print, options.without)
         if options.backend in ("postgresql", "both"):
-            profile_backend("postgresql", scratch_postgres(options.postgres), options.saves, print)
+            profile_backend("postgresql", scratch_postgres(options.postgres), options.saves, print, options.without)
     except Exception:
         traceback.print_exc()
         sys.exit(1)

@@ -145,7 +145,9 @@ def _append(
     recorded = uow.append(study_id, SUBJECT, stream_id, new, expected_version=expected)
     version = recorded[-1].stream_version if recorded else casebook.version
     if recorded:  # the next command on this subject starts from here (the decided events hold plain values)
-        uow.remember(SUBJECT, stream_id, replace(rules_of.fold(casebook, decision.events), version=version))
+        uow.remember(
+            SUBJECT, stream_id, version, lambda: replace(rules_of.fold(casebook, decision.events), version=version)
+        )
     return Outcome(casebook.subject_id, recorded, decision.checks, version)
 
 

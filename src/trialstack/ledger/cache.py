@@ -33,13 +33,42 @@ Fold = Callable[[StateT, Sequence[RecordedEvent]], StateT]
 """Folds events (in version order, never none) into a state; the result carries the last event's version."""
 
 
-@dataclass(frozen=True, slots=True)
 class Folded(Generic[StateT]):
-    """A stream's state folded to `version`, and the hash of the stream's event at that version."""
+    """A stream's state folded to `version`, and the hash of the stream's event at that version.
 
-    state: StateT
-    version: int
-    digest: str
+    The state may be given as the function that folds it (`Folded.later`): it is folded the first time it is
+    asked for, so a state offered to the cache costs nothing until a later command needs it.
+    """
+
+    __slots__ = ("_fold", "_state", "digest", "version")
+
+    def __init__(self, state: StateT, version: int, digest: str) -> None:
+        self._state: StateT | None = state
+        self._fold: Callable[[], StateT] | None = None
+        self.version = version
+        self.digest = digest
+
+    @classmethod
+    def later(cls, fold: Callable[[], StateT], version: int, digest: str) -> Folded[StateT]:
+        folded: Folded[StateT] = cls.__new__(cls)
+        folded._state, folded._fold, folded.version, folded.digest = None, fold, version, digest
+        return folded
+
+    @property
+    def state(self) -> StateT:
+        state = self._state
+        if state is None:
+            fold = self._fold
+            if fold is None:  # another thread folded it meanwhile: it sets the state before it drops the fold
+                state = self._state
+            else:
+                state = fold()
+                if state.version != self.version:
+                    raise ValueError(f"a state folded to version {state.version}, not {self.version}")
+                self._state, self._fold = state, None
+        if state is None:
+            raise ValueError("a folded state without a state")
+        return state
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ The outbox is the ledger itself (see outbox.py), so committing the events is com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -138,15 +138,16 @@ class UnitOfWork:
                 self._states[load.key] = folded
         return rows, [folded.state for folded in results]
 
-    def remember(self, stream_type: str, stream_id: str, state: Versioned) -> None:
-        """Offer the state a stream reached with this unit's own append, for the shared cache if the unit commits.
+    def remember(self, stream_type: str, stream_id: str, version: int, fold: Callable[[], Versioned]) -> None:
+        """Offer the state a stream reached at `version` with this unit's own append, for the shared cache if the
+        unit commits. `fold` computes it, the first time a later command loads the stream (never, if none does).
 
-        Ignored unless it is folded to the version of the last event this unit appended to the stream.
+        Ignored unless `version` is the one the last event this unit appended to the stream has.
         """
         key = (stream_type, stream_id)
         tip = self._tips.get(key)
-        if tip is not None and tip[0] == state.version and self._versions.get(key) == state.version:
-            self._states[key] = Folded(state, *tip)
+        if tip is not None and tip[0] == version and self._versions.get(key) == version:
+            self._states[key] = Folded.later(fold, *tip)
 
     def stream_version(self, stream_type: str, stream_id: str) -> int:
         key = (stream_type, stream_id)

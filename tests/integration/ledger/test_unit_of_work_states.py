@@ -69,8 +69,8 @@ def test_the_state_a_unit_reached_with_its_own_append_is_cached_when_it_commits(
     with platform.unit_of_work(ACTOR) as uow:
         state = uow.load(*STREAM, Tally(), fold)
         (event,) = uow.append("S1", *STREAM, [noted(1)], expected_version=state.version)
-        uow.remember(*STREAM, Tally((9,), 2))  # not the version it reached: ignored
-        uow.remember(*STREAM, fold(state, [event]))
+        uow.remember(*STREAM, 2, lambda: Tally((9,), 2))  # not the version it reached: ignored
+        uow.remember(*STREAM, 1, lambda: fold(state, [event]))
         uow.commit()
     assert cached(platform) == Tally((1,), 1)
     with platform.unit_of_work(ACTOR) as uow, platform.engine.connect() as connection:

@@ -256,7 +256,8 @@ class CasebookStatusReadModel:
         targets = {key: max(e.stream_version for e in stream) for key, stream in batch.items()}
         for study_id in reshaped:
             sql = f"SELECT subject_id, version FROM {status_subject_table.name} WHERE study_id = {_marker(connection)}"
-            for subject_id, version in connection.exec_driver_sql(sql, (study_id,)):
+            (listed,) = store.read_many(connection, [(sql, (study_id,))], prepare=False)
+            for subject_id, version in listed:
                 targets.setdefault((study_id, str(subject_id)), int(version))
         casebooks = self._fold(connection, targets, batch)
         rules = {study_id: self._rules_of(connection, study_id) for study_id in {key[0] for key in targets}}
@@ -271,10 +272,11 @@ class CasebookStatusReadModel:
         after = self._rules[payload["version_hash"]] = _parse_rules(payload)
         marker = _marker(connection)
         table = status_study_table.name
-        connection.exec_driver_sql(f"DELETE FROM {table} WHERE study_id = {marker}", (study_id,))
-        connection.exec_driver_sql(
+        store.write(connection, f"DELETE FROM {table} WHERE study_id = {marker}", [(study_id,)])
+        store.write(
+            connection,
             f"INSERT INTO {table} (study_id, version_hash, published_seq) VALUES ({marker}, {marker}, {marker})",
-            (study_id, payload["version_hash"], event.study_seq),
+            [(study_id, payload["version_hash"], event.study_seq)],
         )
         return before is None or _shape(before) != _shape(after)
 
@@ -284,9 +286,10 @@ class CasebookStatusReadModel:
         sql = (
             f"SELECT version_hash, published_seq FROM {status_study_table.name} WHERE study_id = {_marker(connection)}"
         )
-        row = connection.exec_driver_sql(sql, (study_id,)).first()
-        if row is None:
+        (found,) = store.read_many(connection, [(sql, (study_id,))], prepare=False)
+        if not found:
             return None
+        row = found[0]
         version_hash, seq = str(row[0]), int(row[1])
         if version_hash not in self._rules:
             (event,) = store.read_study(connection, study_id, after_seq=seq - 1, limit=1)
@@ -335,16 +338,14 @@ class CasebookStatusReadModel:
                 wanted[status_visit_table.name].extend(visits)
                 wanted[status_form_table.name].extend(forms)
         keys = sorted({(casebook.study_id, casebook.subject_id) for _, casebook in subjects})
-        for table in _ROW_TABLES:
-            sql = _sql(connection, table)
-            stored = {row[: len(sql.keys)]: row for row in sql.rows_of(connection, keys)}
+        plans = [(table, _sql(connection, table)) for table in _ROW_TABLES]
+        reads = [sql.reads_of(keys) for _, sql in plans]
+        answers = iter(store.read_many(connection, [read for group in reads for read in group], prepare=False))
+        for (table, sql), group in zip(plans, reads, strict=True):
+            stored = {row[: len(sql.keys)]: row for _ in group for row in next(answers)}
             new = {tuple(row[k] for k in sql.keys): tuple(row[c] for c in sql.columns) for row in wanted[table.name]}
-            gone = [key for key in stored if key not in new]
-            changed = [row for key, row in new.items() if stored.get(key) != row]
-            if gone:
-                connection.exec_driver_sql(sql.delete, gone)
-            if changed:
-                connection.exec_driver_sql(sql.upsert, changed)
+            store.write(connection, sql.delete, [key for key in stored if key not in new])
+            store.write(connection, sql.upsert, [row for key, row in new.items() if stored.get(key) != row])
 
 
 class _TableSql:
@@ -362,18 +363,17 @@ class _TableSql:
             f" ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {values}"
         )
 
-    def rows_of(self, connection: Connection, subjects: list[SubjectKey]) -> list[tuple[Any, ...]]:
-        """The stored rows of some subjects, columns in `self.columns` order (keys first)."""
-        rows: list[tuple[Any, ...]] = []
+    def reads_of(self, subjects: list[SubjectKey]) -> list[store.Read]:
+        """The SELECTs of the stored rows of some subjects, columns in `self.columns` order (keys first)."""
+        reads: list[store.Read] = []
         by_study: dict[str, list[str]] = defaultdict(list)
         for study_id, subject_id in subjects:
             by_study[study_id].append(subject_id)
         for study_id, ids in by_study.items():
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
-                sql = f"{self._select} ({', '.join([self.marker] * len(chunk))})"
-                rows.extend(tuple(row) for row in connection.exec_driver_sql(sql, (study_id, *chunk)))
-        return rows
+                reads.append((f"{self._select} ({', '.join([self.marker] * len(chunk))})", (study_id, *chunk)))
+        return reads
 
 
 _ROW_TABLES = (status_subject_table, status_visit_table, status_form_table)
@@ -421,13 +421,15 @@ def _still_in_ledger(connection: Connection, positions: dict[SubjectKey, tuple[i
     held: set[SubjectKey] = set()
     wanted = {(subject_stream_id(*key), version): (key, digest) for key, (version, digest) in positions.items()}
     items = sorted(wanted)
+    marker = "%s" if connection.dialect.name == "postgresql" else "?"
+    term = f"(stream_type = {marker} AND stream_id = {marker} AND stream_version = {marker})"
+    reads: list[store.Read] = []
     for start in range(0, len(items), _CHUNK):
         chunk = items[start : start + _CHUNK]
-        marker = "%s" if connection.dialect.name == "postgresql" else "?"
-        term = f"(stream_type = {marker} AND stream_id = {marker} AND stream_version = {marker})"
         sql = f"SELECT stream_id, stream_version, hash FROM ledger_event WHERE {' OR '.join([term] * len(chunk))}"
-        parameters = tuple(value for pair in chunk for value in (SUBJECT_STREAM, *pair))
-        for stream_id, version, digest in connection.exec_driver_sql(sql, parameters):
+        reads.append((sql, tuple(value for pair in chunk for value in (SUBJECT_STREAM, *pair))))
+    for found in store.read_many(connection, reads, prepare=False):
+        for stream_id, version, digest in found:
             key, expected = wanted[(str(stream_id), int(version))]
             if digest == expected:
                 held.add(key)
@@ -440,7 +442,8 @@ def _read_stream(connection: Connection, stream_id: str, after: int, upto: int) 
         "stream_type = {p} AND stream_id = {p} AND stream_version > {p} AND stream_version <= {p}",
         "stream_version",
     )
-    return [store.to_event(row) for row in connection.exec_driver_sql(sql, (SUBJECT_STREAM, stream_id, after, upto))]
+    (rows,) = store.read_many(connection, [(sql, (SUBJECT_STREAM, stream_id, after, upto))], prepare=False)
+    return [store.to_event(row) for row in rows]
 
 
 # Reading: what the pages ask, a page of rows at a time.

@@ -3,7 +3,11 @@ must, shreds what it should, and leaves a chain that verifies and an export that
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,12 @@ from trialstack.ledger.database import normalize_url
 from trialstack.ledger.vault import KEY_ENV, new_master_key, vault_value
 
 runner = CliRunner()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _passwords(output: str) -> dict[str, str]:
@@ -91,9 +101,15 @@ def test_demo_then_erase(database_url: str, tmp_path: Path) -> None:
     assert not any(b in subject for b in births)
 
 
-def test_the_server_does_not_start_with_a_wrong_vault_key(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_server_does_not_start_with_a_wrong_vault_key(database_url: str) -> None:
     assert runner.invoke(app, ["demo", "--subjects", "2", "--seed", "1", "--db", database_url]).exit_code == 0
-    monkeypatch.setenv(KEY_ENV, new_master_key())
-    served = runner.invoke(app, ["serve", "--db", database_url, "--port", "1"])
-    assert served.exit_code == 2
-    assert "is not the key this database's vault was created with" in served.output
+    environment = {**os.environ, KEY_ENV: new_master_key()}
+    trialstack = str(Path(sys.executable).parent / "trialstack")
+    command = [trialstack, "serve", "--db", database_url, "--port", str(free_port())]
+    try:
+        served = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("trialstack serve started although its vault master key is wrong")
+    assert served.returncode == 2
+    assert "is not the key this database's vault was created with" in served.stderr
+    assert len(served.stderr.strip().splitlines()) == 1, served.stderr

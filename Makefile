@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 test: $(STAMP) services lint typecheck pytest
 

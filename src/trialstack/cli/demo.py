@@ -52,6 +52,7 @@ def demo_command(
     version = study_version(definition)
     platform = bootstrap(settings, clock=FixedClock(DEFAULT_START), migrate=True)
     try:
+        platform.check_vault()
         study_id = definition.study.id
         with platform.engine.connect() as connection:
             if list_subjects(connection, study_id):
@@ -81,6 +82,7 @@ def demo_command(
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)
     console.print(f"projections checksum: {checksum}")
+    console.print(f"personal-data vault master key: {platform.vault.source.describe()}", highlight=False)
     table = Table("username", "password", "role", "sites", title="Demo users (demo databases only)")
     for username, password, role, sites in users:
         table.add_row(username, password, role, ", ".join(sites))

@@ -132,8 +132,9 @@ def load_streams(
     pending: Mapping[tuple[str, str], Folded[Any]] | None = None,
 ) -> list[Folded[Any]]:
     """Bring several streams' states up to date, from `pending` or the cache when they hold a state of the right
-    type, in one round trip (`store.read_many`): per stream, the events after the state's version and the hash of
-    the event at it. A state whose event is not in the ledger any more is dropped and its stream folded again.
+    type, in one round trip (`store.read_many`): per stream, the events from the state's version on, the first of
+    which must be the event the state was folded to (same version, same hash); a state whose event is not in the
+    ledger any more is dropped and its stream folded again.
 
     Outside a unit of work (`pending` None) the connection reads committed events only, so the states go straight
     into the cache; a unit of work keeps them in `pending` until it commits.
@@ -162,9 +163,11 @@ def fetch_and_load(
     results: list[Folded[Any]] = []
     for load, start in zip(loads, starts, strict=True):
         events = [store.to_event(row) for row in next(answers)]
-        if start is not None and [row[0] for row in next(answers)] != [start.digest]:
-            cache.discard(load.stream_type, load.stream_id)
-            start, events = None, store.read_stream(connection, load.stream_type, load.stream_id)
+        if start is not None:
+            anchor, events = (events[0] if events else None), events[1:]
+            if anchor is None or (anchor.stream_version, anchor.hash) != (start.version, start.digest):
+                cache.discard(load.stream_type, load.stream_id)
+                start, events = None, store.read_stream(connection, load.stream_type, load.stream_id)
         if events:
             state = load.fold(start.state if start is not None else load.empty, events)
             folded = Folded(state, events[-1].stream_version, events[-1].hash)

@@ -321,14 +321,9 @@ def read_many(
 
 
 def stream_tail_reads(connection: Connection, stream_type: str, stream_id: str, after_version: int) -> list[Read]:
-    """What `read_many` needs to bring a state folded to `after_version` up to date: the events after it, and (when
-    it is past 0) the hash of the event at that version, which proves the state is still the stream's."""
+    """What `read_many` needs to bring a state folded to `after_version` up to date: the events from that version on
+    (the event at it first, when it is past 0: its hash proves the state is still the stream's)."""
     events = select_events_sql(
-        connection, "stream_type = {p} AND stream_id = {p} AND stream_version > {p}", "stream_version"
+        connection, "stream_type = {p} AND stream_id = {p} AND stream_version >= {p}", "stream_version"
     )
-    reads: list[Read] = [(events, (stream_type, stream_id, after_version))]
-    if after_version > 0:
-        m = _marker(connection)
-        anchor = f"SELECT hash FROM ledger_event WHERE stream_type = {m} AND stream_id = {m} AND stream_version = {m}"
-        reads.append((anchor, (stream_type, stream_id, after_version)))
-    return reads
+    return [(events, (stream_type, stream_id, max(after_version, 1)))]

@@ -107,13 +107,14 @@ def test_a_stale_expected_version_is_a_conflict_that_writes_nothing(platform: Pl
         assert [e.stream_version for e in store.read_stream(connection, *STREAM)] == [1]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_writer_that_loaded_before_another_committed_gets_a_conflict(platform: Platform) -> None:
     """The version `load` observed is the optimistic check: a commit in between makes the append collide.
 
-    On SQLite a unit of work holds the write lock from its start, so the interleaving exists on PostgreSQL only.
+    On SQLite a unit of work holds the write lock from its start (BEGIN IMMEDIATE), so no other writer can commit
+    in between: the interleaving exists on PostgreSQL only, and the test runs there.
     """
-    if platform.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serializes units of work from BEGIN IMMEDIATE: no other writer can commit in between")
+    assert platform.engine.dialect.name == "postgresql"
     save(platform, 1)
     with pytest.raises(ConcurrencyConflict) as caught, platform.unit_of_work(ACTOR) as slow:
         state = slow.load(*STREAM, Tally(), fold)

@@ -1,16 +1,22 @@
-"""Helpers shared by the benchmarks: timing, scratch databases, and the one output line format."""
+"""Helpers shared by the benchmarks: timing, scratch databases, a served instance, and the one output line format."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import Connection
+
+from trialstack.errors import TrialStackError
 
 Emit = Callable[[str], object]
 
@@ -88,3 +94,48 @@ def scratch_postgres(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    database_url: str, log: Path, environment: dict[str, str] | None = None, startup_seconds: float = 300
+) -> Iterator[str]:
+    """`trialstack serve` on a free 127.0.0.1 port in its own process; yields its base URL once /health answers,
+    and stops it after (the log file keeps what it printed, for the error when it does not start)."""
+    port = free_port()
+    script = Path(sys.executable).with_name("trialstack")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "trialstack.cli.main"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "serve", "--db", database_url, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(environment or {})},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            if process.poll() is not None:
+                raise TrialStackError(f"trialstack serve exited with {process.returncode}:\n{log.read_text()}")
+            with suppress(OSError), urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TrialStackError(f"trialstack serve did not answer on {base}:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

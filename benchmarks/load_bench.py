@@ -17,15 +17,11 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +30,7 @@ import httpx
 import psycopg
 
 from benchmarks.capture_bench import ITEMS, SITE, STUDY, bench_definition, percentile, prepare_subjects
-from benchmarks.common import Emit, scratch_postgres
+from benchmarks.common import Emit, scratch_postgres, serving
 from trialstack.bootstrap import bootstrap
 from trialstack.clock import FixedClock
 from trialstack.errors import TrialStackError
@@ -115,46 +111,6 @@ def prepare(url: str, clients: int) -> tuple[str, list[str]]:
         platform.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serve(database_url: str, log: Path) -> Iterator[str]:
-    """`trialstack serve` on a free 127.0.0.1 port in its own process; yields its base URL, stops it after."""
-    port = _free_port()
-    script = Path(sys.executable).with_name("trialstack")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "trialstack.cli.main"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "serve", "--db", database_url, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise TrialStackError(f"trialstack serve exited with {process.returncode}:\n{log.read_text()}")
-            with suppress(OSError), urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TrialStackError(f"trialstack serve did not answer on {base} within 120 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def form_saver(client: httpx.Client, subject: str) -> Callable[[], None]:
     """One client: its own HTTP connection; each call saves the form with every value changed."""
     url = f"/api/v1/studies/{STUDY}/subjects/{subject}/forms/{FORM}"
@@ -219,7 +175,7 @@ def run(clients: int = 50, saves: int = 20, postgres_server: str | None = None, 
             with bare_committers(url) as work:
                 bare = run_clients(clients, work, saves)
             emit(_describe(f"postgresql {clients} clients bare INSERT+COMMIT", bare))
-            with serve(url, Path(directory) / "serve.log") as base, ExitStack() as http:
+            with serving(url, Path(directory) / "serve.log", startup_seconds=120) as base, ExitStack() as http:
                 headers = {"Authorization": f"Bearer {token}"}
                 savers = [
                     form_saver(http.enter_context(httpx.Client(base_url=base, headers=headers, timeout=300)), subject)

@@ -17,15 +17,10 @@ The small database is the baseline: the target is a p99 at most 1.5x the 100-sub
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
@@ -38,7 +33,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from benchmarks.common import Emit, timed
+from benchmarks.common import Emit, serving, timed
 from trialstack.bootstrap import Platform, bootstrap
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers, personal
@@ -52,7 +47,7 @@ from trialstack.ledger import store
 from trialstack.ledger.chain import chain_hash, envelope_bytes
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.ledger.projections import rebuild
-from trialstack.ledger.vault import new_master_key
+from trialstack.ledger.vault import KEY_ENV, new_master_key
 from trialstack.ledger.verify import verify
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
@@ -409,50 +404,6 @@ def build_study(templates: Templates, url: str, subjects: int, emit: Emit) -> in
 # 3. Serving and measuring.
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serve(database_url: str, key: str, log: Path) -> Iterator[str]:
-    """`trialstack serve` in its own process on a free port; yields its base URL."""
-    port = _free_port()
-    script = Path(sys.executable).with_name("trialstack")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "trialstack.cli.main"]
-    environment = {**os.environ, "TRIALSTACK_VAULT_KEY": key}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "serve", "--db", database_url, "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=environment,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise TrialStackError(f"trialstack serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TrialStackError(f"trialstack serve did not answer:\n{log.read_text()}") from None
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _signed_in(base: str, username: str, password: str) -> httpx.Client:
     client = httpx.Client(base_url=base, follow_redirects=False, timeout=60)
     answer = client.post("/login", data={"username": username, "password": password, "next": "/"})
@@ -550,8 +501,8 @@ def bench_backend(
         large_url = stack.enter_context(scratch("large"))
         small_events = build_study(templates, small_url, baseline, emit)
         large_events = build_study(templates, large_url, subjects, emit)
-        small_base = stack.enter_context(serve(small_url, templates.key, workdir / f"{label}-small.log"))
-        large_base = stack.enter_context(serve(large_url, templates.key, workdir / f"{label}-large.log"))
+        small_base = stack.enter_context(serving(small_url, workdir / f"{label}-small.log", {KEY_ENV: templates.key}))
+        large_base = stack.enter_context(serving(large_url, workdir / f"{label}-large.log", {KEY_ENV: templates.key}))
         small = Served("small", baseline, small_events, small_base)
         large = Served("large", subjects, large_events, large_base)
         try:

@@ -81,6 +81,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_availa
 
 
 @pytest.fixture
+def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another fresh, empty database on the same backend as `database_url`."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'second.db'}"
+        return
+    name = create_postgres_database()
+    try:
+        yield postgres_url_for(name)
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
 

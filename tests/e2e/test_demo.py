@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from tests.conftest import create_postgres_database, drop_postgres_database, postgres_url_for
 from trialstack.cli.main import app
 from trialstack.ledger.database import normalize_url
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """Another fresh database on the same backend as `database_url`."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'second.db'}"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url_for(name)
-    finally:
-        drop_postgres_database(name)
 
 
 def checksum(output: str) -> str:

@@ -25,16 +25,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def target_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+def target_url(second_database_url: str) -> str:
     """A second fresh, empty database on the same backend as `database_url`."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored.db'}"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url_for(name)
-    finally:
-        drop_postgres_database(name)
+    return second_database_url
 
 
 @contextmanager

@@ -21,8 +21,6 @@ from trialstack.capture.values import normalize, parse_date
 from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
 from trialstack.protocol.definition import CheckAction, Item, Visit, VisitType
 
-ACTIVE = frozenset({SubjectStatus.SCREENING, SubjectStatus.ENROLLED, SubjectStatus.WITHDRAWN, SubjectStatus.COMPLETED})
-
 
 @dataclass(frozen=True)
 class Decision:

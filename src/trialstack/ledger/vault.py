@@ -66,6 +66,15 @@ vault_value = Table(
     Column("created_at", String(27), nullable=False),
 )
 
+vault_document = Table(
+    "vault_document",
+    vault_metadata,
+    Column("owner", String(300), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", String(27), nullable=False),
+)
+
 
 class VaultKeyError(TrialStackError):
     """The master key is missing, malformed, or not the key this database's vault was created with."""
@@ -146,6 +155,10 @@ def _key_check(master: bytes) -> str:
 def _insert_ignoring_conflict(connection: Connection, table: Table, values: dict[str, object], key: str) -> None:
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(dialect_insert(table).values(values).on_conflict_do_nothing(index_elements=[key]))
+
+
+def _document_aad(sha256: str, owner: str) -> bytes:
+    return f"document|{sha256}|{owner}".encode()
 
 
 class Vault:
@@ -284,6 +297,7 @@ class Vault:
         """
         self._open(connection, at)
         shredded = connection.execute(vault_value.delete().where(vault_value.c.owner == owner)).rowcount
+        connection.execute(vault_document.delete().where(vault_document.c.owner == owner))
         existing = connection.execute(select(vault_key.c.owner).where(vault_key.c.owner == owner)).first()
         if existing is None:
             connection.execute(vault_key.insert().values(owner=owner, wrapped_key=None, created_at=at, erased_at=at))
@@ -294,6 +308,45 @@ class Vault:
                 .values(wrapped_key=None, erased_at=at)
             )
         return int(shredded or 0)
+
+    def store_document(self, connection: Connection, owner: str, content: bytes, at: str) -> str:
+        """Keep a document (e.g. a signed consent copy) encrypted under the owner's key; returns its SHA-256 (hex).
+
+        Content-addressed: storing the same bytes again for the same owner stores nothing and returns the same hash.
+        The associated data binds the ciphertext to its hash and owner, so a row moved or relabelled fails to open.
+        """
+        sha256 = hashlib.sha256(content).hexdigest()
+        data_key = self._data_key(connection, owner, at, create=True)
+        if data_key is None:
+            raise PersonalDataErased(f"the personal data of {owner} was erased: no new personal data is kept")
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        body = AESGCM(data_key).encrypt(nonce, content, _document_aad(sha256, owner))
+        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        connection.execute(
+            dialect_insert(vault_document)
+            .values(owner=owner, sha256=sha256, sealed=nonce + body, created_at=at)
+            .on_conflict_do_nothing(index_elements=["owner", "sha256"])
+        )
+        return sha256
+
+    def fetch_document(self, connection: Connection, owner: str, sha256: str) -> bytes | None:
+        """The owner's document with this SHA-256, decrypted and checked; None when unknown or erased."""
+        data_key = self._data_key(connection, owner, None, create=False)
+        if data_key is None:
+            return None
+        blob = connection.execute(
+            select(vault_document.c.sealed).where(vault_document.c.owner == owner, vault_document.c.sha256 == sha256)
+        ).scalar()
+        if blob is None:
+            return None
+        data = bytes(blob)
+        try:
+            content = AESGCM(data_key).decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], _document_aad(sha256, owner))
+        except InvalidTag:
+            raise VaultKeyError(f"vault document {sha256} of {owner} fails its authentication tag") from None
+        if not hmac.compare_digest(hashlib.sha256(content).hexdigest(), sha256):
+            raise VaultKeyError(f"vault document {sha256} of {owner} does not hash to its address")
+        return content
 
     def is_erased(self, connection: Connection, owner: str) -> bool:
         erased_at = connection.execute(select(vault_key.c.erased_at).where(vault_key.c.owner == owner)).scalar()

@@ -10,6 +10,8 @@ import trialstack.bdd.events  # noqa: F401  (registers SpecificationGateOverridd
 from trialstack.capture.readmodel import CasebookReadModel
 from trialstack.capture.status_readmodel import CasebookStatusReadModel
 from trialstack.clock import Clock, SystemClock, utc_timestamp
+from trialstack.consent import handlers as consent_policies
+from trialstack.consent.readmodel import ConsentReadModel
 from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
@@ -35,7 +37,8 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(CasebookStatusReadModel())
     wiring.add_projection(QueryReadModel())
     wiring.add_projection(IdentityReadModel())
-    for event_type, reactor in query_policies.REACTORS.items():
+    wiring.add_projection(ConsentReadModel())
+    for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
     return wiring
 

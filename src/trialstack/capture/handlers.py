@@ -16,6 +16,7 @@ from trialstack.capture import commands as cmd
 from trialstack.capture import decide as rules_of
 from trialstack.capture import erasure, personal, signatures
 from trialstack.capture.checks import CheckResult, StudyRules, rules_for
+from trialstack.capture.consent_gate import ConsentView, check_consent, see
 from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
 from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
@@ -107,22 +108,42 @@ def load_study_status(uow: UnitOfWork, study_id: str) -> StudyStatus:
     return uow.load(STUDY, study_id, StudyStatus(study_id), _fold_study)
 
 
+CONSENT = "consent"
+
+
+def _fold_consent(state: ConsentView, events: Sequence[RecordedEvent]) -> ConsentView:
+    for recorded in events:
+        state = see(state, decode(recorded))
+    return replace(state, version=events[-1].stream_version) if events else state
+
+
+def _consent_load(study_id: str, subject_id: str) -> StreamLoad[ConsentView]:
+    """The subject's consent events (the consent context's stream), as capture sees them for gating."""
+    return StreamLoad(CONSENT, subject_stream_id(study_id, subject_id), ConsentView(), _fold_consent)
+
+
 def _in_force_read(connection: Connection, study_id: str) -> store.Read:
     """The read behind `version_in_force` (the hash of the version in force), to send with a command's other reads."""
     table, m = study_version_table, store.marker(connection)
     return f"SELECT version_hash FROM {table.name} WHERE study_id = {m} AND in_force = TRUE", (study_id,)
 
 
-def load_for_subject(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[StudyRules, StudyStatus, Casebook]:
-    """The rules in force, the study's lock state and the subject's casebook: one round trip on PostgreSQL."""
-    (in_force,), (study, casebook) = uow.fetch_and_load(
+def load_for_subject(
+    uow: UnitOfWork, study_id: str, subject_id: str
+) -> tuple[StudyRules, StudyStatus, Casebook, ConsentView]:
+    """The rules in force, the study's lock state, the subject's casebook and consent: one round trip on PostgreSQL."""
+    (in_force,), (study, casebook, consent) = uow.fetch_and_load(
         [_in_force_read(uow.connection, study_id)],
-        [_study_load(study_id), _casebook_load(uow.connection, uow.vault, study_id, subject_id)],
+        [
+            _study_load(study_id),
+            _casebook_load(uow.connection, uow.vault, study_id, subject_id),
+            _consent_load(study_id, subject_id),
+        ],
     )
     version = version_by_hash(uow.connection, study_id, str(in_force[0][0])) if in_force else None
     if version is None:
         raise NotFound(f"study {study_id} is not loaded", field="study")
-    return rules_for(version), study, casebook
+    return rules_for(version), study, casebook, consent
 
 
 def _today(uow: UnitOfWork) -> date:
@@ -158,12 +179,13 @@ def _on_subject(
     uow: UnitOfWork, study_id: str, subject_id: str, decide: SubjectDecision, expected_version: int | None
 ) -> Outcome:
     """Load, decide, append; `expected_version` (If-Match) pins the version the user saw."""
-    rules, study, casebook = load_for_subject(uow, study_id, subject_id)
+    rules, study, casebook, consent = load_for_subject(uow, study_id, subject_id)
     if not casebook.exists:
         raise NotFound(f"subject {subject_id} does not exist in study {study_id}", field="subject")
     if expected_version is not None and expected_version != casebook.version:
         raise ConcurrencyConflict(SUBJECT, subject_stream_id(study_id, subject_id), expected_version, casebook.version)
     decision = decide(casebook, study, rules, _today(uow))
+    check_consent(rules.definition, casebook, consent, decision.events)
     return _append(uow, study_id, casebook, decision, casebook.version, rules.personal)
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import Connection
 
 from trialstack.capture import events as ev
 from trialstack.capture.model import ERASED
-from trialstack.capture.refs import FormKey, subject_stream_id
-from trialstack.ledger.vault import Vault
+from trialstack.capture.refs import FormKey
+from trialstack.ledger.vault import Vault, subject_owner
 
 SEALED_FIELDS: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {
     ev.ItemValueEntered: (("value", "value_hash"),),
@@ -30,7 +30,7 @@ EventT = TypeVar("EventT", bound=BaseModel)
 
 
 def vault_owner(study_id: str, subject_id: str) -> str:
-    return f"subject:{subject_stream_id(study_id, subject_id)}"
+    return subject_owner(study_id, subject_id)
 
 
 def _personal_fields(event: BaseModel, personal: frozenset[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

@@ -111,3 +111,14 @@ class RecordAuthentication:
     now: datetime
     session_id: str | None = None
     method: str = "password"
+
+
+@dataclass(frozen=True)
+class OpenParticipantAccount:
+    """Open the account of a participant who activated an invitation (the consent context checked the code)."""
+
+    username: str
+    password: str = field(repr=False)
+    study_id: str
+    site_id: str
+    subject_id: str

@@ -136,8 +136,22 @@ class RoleRevoked(IdentityEvent):
     sites: list[str] | None = None
 
 
+@event_type("identity")
+class ParticipantAccountOpened(IdentityEvent):
+    """A participant activated their invitation: an account that belongs to one subject and holds no staff role.
+
+    `display_name` is a pseudonym ("Participant 0101-003"); the participant's own name never enters the ledger.
+    """
+
+    display_name: str
+    study_id: str
+    site_id: str
+    subject_id: str
+
+
 ACCOUNT_EVENTS: tuple[type[IdentityEvent], ...] = (
     UserRegistered,
+    ParticipantAccountOpened,
     PasswordChanged,
     TotpEnabled,
     TotpDisabled,

@@ -86,6 +86,14 @@ def register_user(uow: UnitOfWork, command: cmd.RegisterUser) -> list[RecordedEv
     return recorded
 
 
+def open_participant_account(uow: UnitOfWork, command: cmd.OpenParticipantAccount) -> list[RecordedEvent]:
+    """The participant's own account, bound to their subject; the password is hashed like a staff member's."""
+    account = load_account(uow, command.username)
+    recorded = append_account(uow, account, rules.decide_open_participant(account, command))
+    credentials.set_password_hash(uow.connection, command.username, passwords().hash(command.password), _now(uow))
+    return recorded
+
+
 def change_password(uow: UnitOfWork, command: cmd.ChangePassword, reason: str | None = None) -> list[RecordedEvent]:
     account = load_account(uow, command.username)
     recorded = append_account(uow, account, rules.decide_change_password(account, command), reason)

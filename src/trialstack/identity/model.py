@@ -95,6 +95,7 @@ class Account:
     username: str
     display_name: str = ""
     exists: bool = False
+    participant: bool = False
     disabled: bool = False
     totp: bool = False
     failures: int = 0
@@ -111,6 +112,8 @@ def evolve(state: Account, event: ev.IdentityEvent) -> Account:
     match event:
         case ev.UserRegistered():
             return replace(state, display_name=event.display_name, exists=True)
+        case ev.ParticipantAccountOpened():
+            return replace(state, display_name=event.display_name, exists=True, participant=True)
         case ev.UserDisabled():
             return replace(state, disabled=True)
         case ev.UserEnabled():
@@ -136,14 +139,32 @@ def _existing(state: Account) -> Account:
     return state
 
 
-def decide_register(state: Account, command: cmd.RegisterUser) -> list[ev.IdentityEvent]:
-    if not USERNAME.match(command.username):
+def _new_username(state: Account, username: str) -> None:
+    if not USERNAME.match(username):
         raise InvalidInput(
-            f"username {command.username!r}: expected 3-64 lower-case letters, digits, '.', '_' or '-'",
-            field="username",
+            f"username {username!r}: expected 3-64 lower-case letters, digits, '.', '_' or '-'", field="username"
         )
     if state.exists:
-        raise DomainRuleViolation(f"user {command.username!r} already exists", field="username")
+        raise DomainRuleViolation(f"user {username!r} already exists", field="username")
+
+
+def decide_open_participant(state: Account, command: cmd.OpenParticipantAccount) -> list[ev.IdentityEvent]:
+    """A participant's own account, bound to their subject; same username and password policy as staff."""
+    _new_username(state, command.username)
+    check_password(command.username, command.password)
+    return [
+        ev.ParticipantAccountOpened(
+            username=command.username,
+            display_name=f"Participant {command.subject_id}",
+            study_id=command.study_id,
+            site_id=command.site_id,
+            subject_id=command.subject_id,
+        )
+    ]
+
+
+def decide_register(state: Account, command: cmd.RegisterUser) -> list[ev.IdentityEvent]:
+    _new_username(state, command.username)
     name = command.display_name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("the display name (printed with signatures) must have 1-200 characters", field="name")
@@ -268,7 +289,16 @@ def decide_grant(
     """Grant a role at sites; `known_sites` are the sites of the StudyVersion in force (None: not loaded yet)."""
     if _existing(account).disabled:
         raise DomainRuleViolation(f"user {account.username!r} is disabled", field="username")
+    if account.participant:
+        raise DomainRuleViolation(
+            f"{account.username!r} is a participant account: it belongs to one subject and holds no staff role",
+            field="username",
+        )
     role = command.role
+    if role is Role.PARTICIPANT:
+        raise InvalidInput(
+            "participant accounts are opened by the participant from a site's invitation, not granted", field="role"
+        )
     if not command.sites and role in SITE_ROLES:
         raise InvalidInput(f"a {role.value} works at named sites: give at least one --site", field="site")
     unknown = sorted(command.sites - known_sites) if known_sites is not None else []

@@ -46,9 +46,13 @@ class Action(StrEnum):
     EVENTS_READ = "events.read"
     USER_ADMIN = "user.admin"
     PERSONAL_DATA_ERASE = "personal_data.erase"
+    CONSENT_READ = "consent.read"
+    CONSENT_OBTAIN = "consent.obtain"
+    PARTICIPANT_SELF = "participant.self"
 
 
-_SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ}
+_SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ}
+_OBTAINS_CONSENT = {Action.CONSENT_OBTAIN}
 _MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
@@ -56,11 +60,13 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
         | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN}
+        | _OBTAINS_CONSENT
     ),
     Role.STUDY_COORDINATOR: frozenset(
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
         | {Action.QUERY_ANSWER}
+        | _OBTAINS_CONSENT
     ),
     Role.MONITOR: frozenset(_MONITORING | {Action.SDV_PERFORM}),
     Role.DATA_MANAGER: frozenset(
@@ -72,7 +78,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.UNBLINDED_PHARMACIST: frozenset({Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ}),
     Role.STUDY_BUILDER: frozenset({Action.STUDY_READ, Action.STUDY_BUILD}),
     Role.ADMIN: frozenset({Action.STUDY_READ, Action.USER_ADMIN, Action.AUDIT_READ, Action.EVENTS_READ}),
-    Role.PARTICIPANT: frozenset(),
+    Role.PARTICIPANT: frozenset({Action.PARTICIPANT_SELF}),
 }
 
 UNBLINDED_ROLES = frozenset({Role.UNBLINDED_PHARMACIST})
@@ -88,11 +94,15 @@ ALL_SITES: frozenset[str] = frozenset({"*"})
 
 @dataclass(frozen=True)
 class Grant:
-    """A role in one study, at some sites (`ALL_SITES` for sponsor-side roles that see every site)."""
+    """A role in one study, at some sites (`ALL_SITES` for sponsor-side roles that see every site).
+
+    A participant's grant also names the one subject the account belongs to (`subject_id`).
+    """
 
     study_id: str
     role: Role
     sites: frozenset[str] = ALL_SITES
+    subject_id: str | None = None
 
     def covers_site(self, site_id: str | None) -> bool:
         return site_id is None or "*" in self.sites or site_id in self.sites
@@ -118,6 +128,10 @@ class Principal:
                 return ALL_SITES
             sites |= grant.sites
         return frozenset(sites)
+
+    def own_subject(self, study_id: str) -> str | None:
+        """The subject a participant account belongs to in the study; None for staff."""
+        return next((grant.subject_id for grant in self.grants_in(study_id) if grant.subject_id), None)
 
     def is_unblinded(self, study_id: str) -> bool:
         return any(grant.role in UNBLINDED_ROLES for grant in self.grants_in(study_id))

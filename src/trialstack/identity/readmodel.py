@@ -37,6 +37,7 @@ grant_table = Table(
     Column("role", String(32), primary_key=True),
     Column("sites", String(2000), nullable=False),
     Column("granted_at", String(27), nullable=False),
+    Column("subject_id", String(64)),
 )
 Index("ix_rm_identity_grant_username", grant_table.c.username)
 
@@ -114,6 +115,18 @@ def _account(connection: Connection, event: RecordedEvent, p: dict[str, Any]) ->
                 username=name, display_name=p["display_name"], disabled=False, totp=False, registered_at=at
             )
         )
+    elif kind == "ParticipantAccountOpened":
+        connection.execute(
+            user_table.insert().values(
+                username=name, display_name=p["display_name"], disabled=False, totp=False, registered_at=at
+            )
+        )
+        connection.execute(
+            grant_table.insert().values(
+                study_id=p["study_id"], username=name, role="participant", sites=p["site_id"], granted_at=at,
+                subject_id=p["subject_id"],
+            )
+        )  # fmt: skip
     elif kind in ("UserDisabled", "UserEnabled"):
         _set_user(connection, name, disabled=kind == "UserDisabled")
         if kind == "UserDisabled":
@@ -199,14 +212,15 @@ def find_user(connection: Connection, username: str) -> UserRow | None:
 
 
 def grants_of(connection: Connection, username: str, study_id: str | None = None) -> tuple[Grant, ...]:
-    statement = select(grant_table.c.study_id, grant_table.c.role, grant_table.c.sites).where(
+    statement = select(grant_table.c.study_id, grant_table.c.role, grant_table.c.sites, grant_table.c.subject_id).where(
         grant_table.c.username == username
     )
     if study_id is not None:
         statement = statement.where(grant_table.c.study_id == study_id)
     rows = connection.execute(statement.order_by(grant_table.c.study_id, grant_table.c.role))
     return tuple(
-        Grant(str(study), Role(role), ALL_SITES if sites == "*" else _sites(str(sites))) for study, role, sites in rows
+        Grant(str(study), Role(role), ALL_SITES if sites == "*" else _sites(str(sites)), subject)
+        for study, role, sites, subject in rows
     )
 
 
@@ -216,6 +230,14 @@ def load_principal(connection: Connection, username: str, study_id: str | None =
     if user is None or user.disabled:
         return None
     return Principal(f"user:{username}", username, user.display_name, grants_of(connection, username, study_id))
+
+
+def participant_account(connection: Connection, study_id: str, subject_id: str) -> str | None:
+    """The username of the subject's participant account, if the participant has activated one."""
+    statement = select(grant_table.c.username).where(
+        grant_table.c.study_id == study_id, grant_table.c.subject_id == subject_id
+    )
+    return connection.execute(statement).scalar()
 
 
 def find_token(connection: Connection, token_sha256: str) -> TokenRow | None:

@@ -161,6 +161,11 @@ def _document_aad(sha256: str, owner: str) -> bytes:
     return f"document|{sha256}|{owner}".encode()
 
 
+def subject_owner(study_id: str, subject_id: str) -> str:
+    """The vault owner of a subject's personal data (every context seals a subject's data under this one key)."""
+    return f"subject:{study_id}/{subject_id}"
+
+
 class Vault:
     """Seal, reveal and erase personal values inside the caller's transaction (the unit of work's connection)."""
 

@@ -31,13 +31,21 @@ from trialstack.protocol.definition_checks import (
 from trialstack.protocol.definition_conduct import (
     Blinding,
     BlindingLevel,
-    ConsentDocument,
     Randomization,
     RandomizationScheme,
     Strata,
     StratificationFactor,
     StratumLevel,
     StudyRole,
+)
+from trialstack.protocol.definition_consent import (
+    ComprehensionQuestion,
+    ConsentDocument,
+    ConsentText,
+    ConsentVersion,
+    GatedAction,
+    OptionalPart,
+    ReconsentScope,
 )
 from trialstack.protocol.definition_forms import Codelist, CodelistItem, Form, Item, ItemType, Range
 from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
@@ -49,18 +57,24 @@ __all__ = [
     "CheckAction",
     "Codelist",
     "CodelistItem",
+    "ComprehensionQuestion",
     "ConsentDocument",
+    "ConsentText",
+    "ConsentVersion",
     "CriterionKind",
     "EditCheck",
     "Eligibility",
     "EligibilityCriterion",
     "Epoch",
     "Form",
+    "GatedAction",
     "Item",
     "ItemType",
+    "OptionalPart",
     "Randomization",
     "RandomizationScheme",
     "Range",
+    "ReconsentScope",
     "Schedule",
     "Site",
     "Strata",
@@ -138,6 +152,9 @@ class StudyDefinition(ProtocolModel):
     randomization: Randomization | None = None
     consent: tuple[ConsentDocument, ...] = ()
     blinding: Blinding | None = None
+
+    def consent_document(self, document_id: str) -> ConsentDocument | None:
+        return next((document for document in self.consent if document.id == document_id), None)
 
     def form(self, form_id: str) -> Form | None:
         return next((form for form in self.forms if form.id == form_id), None)

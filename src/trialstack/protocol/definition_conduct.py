@@ -1,4 +1,4 @@
-"""How the trial is conducted: randomization, informed consent documents and blinding."""
+"""How the trial is conducted: randomization and blinding (consent documents: `definition_consent`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, PositiveInt
 
-from trialstack.protocol.definition_base import Expression, Identifier, Label, ProtocolModel, RuleId, Text
+from trialstack.protocol.definition_base import Expression, Identifier, ProtocolModel, Text
 
 
 class RandomizationScheme(StrEnum):
@@ -45,18 +45,6 @@ class Randomization(ProtocolModel):
     ratio: dict[Identifier, PositiveInt] = Field(min_length=1)
     block_sizes: tuple[PositiveInt, ...] = Field(min_length=1)
     strata: Strata = Strata()
-
-
-class ConsentDocument(ProtocolModel):
-    """An informed consent document version a subject must have signed before `required_before`.
-
-    A new `version` in an amendment means re-consent before the subject's next visit.
-    """
-
-    id: RuleId
-    version: Label
-    title: Text
-    required_before: Identifier
 
 
 class StudyRole(StrEnum):

@@ -8,7 +8,9 @@ and CDISC ODM / USDM to the standards importers: `protocol` knows nothing of `st
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from trialstack.protocol.consent_text import resolve_text_files
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.problems import StudyDefinitionError, StudyProblem, locate_findings
 from trialstack.protocol.structure import build_definition
@@ -34,11 +36,15 @@ class YamlCheck:
         return self.definition
 
 
-def check_study_yaml(text: str, *, file: str = "<string>") -> YamlCheck:
-    """Parse, validate the structure, then the semantics: every problem at once, in file order."""
+def check_study_yaml(text: str, *, file: str = "<string>", base_dir: Path | None = None) -> YamlCheck:
+    """Parse, validate the structure, then the semantics: every problem at once, in file order.
+
+    Consent texts named by `file:` are read from `base_dir` (the study file's folder; None: they must be inline).
+    """
     source, findings = compose_yaml(text, file)
     definition = None
     if source.parsed:
+        findings += resolve_text_files(source.data, base_dir)
         result = build_definition(source.data)
         findings += result.findings
         if result.definition is not None:

@@ -106,12 +106,13 @@ def _text(data: bytes, file: str) -> str:
         raise StudyDefinitionError(file, [problem]) from None
 
 
-def _check_yaml(data: bytes, file: str) -> StudyCheck:
+def _check_yaml(data: bytes, file: str, base_dir: Path | None = None) -> StudyCheck:
+    """`base_dir`: the study file's folder, where consent texts named by `file:` are read (None: inline only)."""
     try:
         text = _text(data, file)
     except StudyDefinitionError as error:
         return StudyCheck(file, None, tuple(error.problems))
-    checked = check_study_yaml(text, file=file)
+    checked = check_study_yaml(text, file=file, base_dir=base_dir)
     return StudyCheck(checked.file, checked.definition, checked.problems)
 
 
@@ -169,7 +170,8 @@ def check_study_file(path: str | Path) -> StudyCheck:
     if wrong is not None:
         return StudyCheck(file, None, (wrong,))
     try:
-        return study_format_of(data).check(data, file)
+        found = study_format_of(data)
+        return _check_yaml(data, file, path.parent) if found.kind == "yaml" else found.check(data, file)
     except RecursionError:
         # The readers locate nesting they cannot follow themselves; this is the net under them.
         problem = StudyProblem(file, 1, 1, "/", "the document is nested too deeply to be read")

@@ -1,0 +1,1 @@
+"""eConsent: participants, consent document signing, paper consent, withdrawal and re-consent after amendments."""

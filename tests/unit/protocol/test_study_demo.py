@@ -25,7 +25,12 @@ def test_demo_is_a_randomized_double_blind_hypertension_study() -> None:
     assert demo.randomization.strata.by_site
     assert [level.code for level in demo.randomization.strata.factors[0].levels] == ["LT160", "GE160"]
     assert demo.blinding is not None and demo.blinding.level == "double_blind"
-    assert [(doc.id, doc.version, doc.required_before) for doc in demo.consent] == [("ICF", "1.0", "SCREENING")]
+    assert [(doc.id, [v.version for v in doc.versions], doc.required_before) for doc in demo.consent] == [
+        ("ICF", ["1.0"], "SCREENING")
+    ]
+    icf = demo.consent[0].versions[0]
+    assert [text.language for text in icf.texts] == ["en", "es"]
+    assert [part.id for part in icf.optional_parts] == ["BIOBANK"]
 
 
 def test_demo_schedule_matches_the_protocol() -> None:

@@ -160,7 +160,7 @@ def test_an_amendment_requires_reconsent_of_the_subjects_in_its_scope_and_gates_
     assert rows[at_0102]["reconsent_version"] == "2.0" and rows[at_0102]["reconsent_on"] == "2026-01-06"
     assert rows[at_0101]["reconsent_version"] is None and rows[not_consented]["reconsent_version"] is None
     _visit(platform, at_0101, "DAY1", "2026-01-06")
-    with pytest.raises(ConsentRequired, match="re-consent to ICF version 2.0"):
+    with pytest.raises(ConsentRequired, match=r"re-consent to ICF version 2\.0"):
         _visit(platform, at_0102, "DAY1", "2026-01-06")
     _paper(platform, at_0102, "2.0", "2026-01-06")
     _visit(platform, at_0102, "DAY1", "2026-01-06")
@@ -187,4 +187,3 @@ def test_reconsent_scoped_to_an_epoch_follows_the_subjects_last_visit(
     with platform.engine.connect() as connection:
         rows = {row["subject_id"]: row["reconsent_version"] for row in tracker_rows(connection, STUDY, None)}
     assert rows == {screening_only: None, treated: "2.0"}
-

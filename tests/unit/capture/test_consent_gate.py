@@ -70,7 +70,7 @@ def test_a_study_without_consent_documents_gates_nothing(demo: StudyDefinition) 
 
 def test_reconsent_due_refuses_new_visits_but_not_corrections_or_earlier_visits(demo: StudyDefinition) -> None:
     view = _view(PAPER, DUE)
-    with pytest.raises(ConsentRequired, match="re-consent to ICF version 2.0"):
+    with pytest.raises(ConsentRequired, match=r"re-consent to ICF version 2\.0"):
         check_consent(demo, _casebook(SCREENING="2026-03-01"), view, [_visit("DAY1")])
     check_consent(demo, _casebook(SCREENING="2026-03-01"), view, [_visit("SCREENING", previous="2026-03-01")])
     check_consent(demo, _casebook(SCREENING="2026-03-01"), view, [_entered("SCREENING.VS")])

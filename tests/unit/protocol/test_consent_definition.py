@@ -55,13 +55,15 @@ def test_changing_the_text_changes_the_study_hash(tmp_path: Path) -> None:
         ("texts: [{language: en, file: missing.md}]", {}, "/texts/0/file", "not found"),
         ("texts: [{language: en, file: ../outside.md}]", {}, "/texts/0/file", "inside the study's folder"),
         (
-            "texts: [{language: en, file: icf.md, questions: [{id: Q1, section: 9, text: Q?, options: [a, b], answer: a}]}]",
+            "texts: [{language: en, file: icf.md, questions: [{id: Q1, section: 9, text: Q?, "
+            "options: [a, b], answer: a}]}]",
             {"icf.md": "## One\n\nx\n"},
             "/texts/0/questions/0/section",
             "section 9 does not exist",
         ),
         (
-            "texts: [{language: en, file: icf.md, questions: [{id: Q1, section: 1, text: Q?, options: [a, b], answer: c}]}]",
+            "texts: [{language: en, file: icf.md, questions: [{id: Q1, section: 1, text: Q?, "
+            "options: [a, b], answer: c}]}]",
             {"icf.md": "## One\n\nx\n"},
             "/texts/0/questions/0/answer",
             "not one of the options",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -17,17 +18,20 @@ DEMO = REPO_ROOT / "studies" / "demo" / "study.yaml"
 
 
 def amended(tmp_path: Path) -> Path:
+    """The demo with ICF 2.0 asking everyone to re-consent, a wider WEEK2 window and a relabelled item."""
     source = DEMO.read_text()
+    icf_2_0 = (
+        '      - version: "2.0"\n        effective: 2026-01-05\n        ethics_approval: EC-2026-0301\n'
+        "        reconsent: {}\n        texts:\n          - {language: en, file: consent/icf-2.0-en.md}\n"
+    )
     changed = (
-        source.replace(
-            '    version: "1.0"\n    title: Main study informed consent form',
-            '    version: "2.0"\n    title: Main study informed consent form',
-        )
+        source.replace("\nblinding:", "\n" + icf_2_0 + "\nblinding:")
         .replace("      day: 15\n      window: {early: 3, late: 3}", "      day: 15\n      window: {early: 4, late: 4}")
         .replace("label: Pulse rate, seated", "label: Pulse rate, seated (radial)")
         .replace('protocol_version: "1.0"', 'protocol_version: "2.0"')
     )
     assert changed.count("2.0") > source.count("2.0")
+    shutil.copytree(DEMO.parent / "consent", tmp_path / "consent")
     path = tmp_path / "study-v2.yaml"
     path.write_text(changed)
     return path

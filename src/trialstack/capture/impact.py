@@ -71,6 +71,32 @@ def _visit_subjects(connection: Connection, study_id: str, visit_id: str) -> lis
     return sorted({str(r[0]) for r in connection.execute(statement)})
 
 
+def _reconsent(
+    connection: Connection, study_id: str, document_id: str, old: StudyDefinition, new: StudyDefinition
+) -> tuple[list[str], str]:
+    """Subjects on study at the sites a new version asking for re-consent covers (epochs narrow it at publication)."""
+    before, after = old.consent_document(document_id), new.consent_document(document_id)
+    asking = [
+        v
+        for v in (after.versions if after else ())
+        if v.reconsent is not None and (not before or not before.version(v.version))
+    ]
+    if not asking:
+        return [], "no new version asks for re-consent: subjects sign the version in force when they consent"
+    statement = select(subject_table.c.subject_id, subject_table.c.site_id).where(
+        subject_table.c.study_id == study_id, subject_table.c.status.in_(ACTIVE)
+    )
+    covered = [
+        str(subject)
+        for subject, site in connection.execute(statement.order_by(subject_table.c.subject_id))
+        if any(v.applies_at(str(site)) and (v.reconsent is None or not v.reconsent.sites or site in v.reconsent.sites)
+               for v in asking)
+    ]  # fmt: skip
+    epochs = sorted({epoch for v in asking if v.reconsent for epoch in v.reconsent.epochs})
+    where = f" (only those whose last visit is in {', '.join(epochs)})" if epochs else ""
+    return covered, f"subjects who consented to an earlier version must sign the new one before their next visit{where}"
+
+
 def amendment_impact(
     connection: Connection, study_id: str, diff: StudyDiff, old: StudyDefinition, new: StudyDefinition
 ) -> AmendmentImpact:
@@ -102,9 +128,8 @@ def amendment_impact(
             subjects = _subjects(connection, study_id, ("screening",))
             note = "subjects still in screening are assessed against the new criteria"
         elif change.entity == "consent_document":
-            subjects = _subjects(connection, study_id, ACTIVE)
+            subjects, note = _reconsent(connection, study_id, change.id, old, new)
             reconsent |= set(subjects)
-            note = "active subjects must sign the new version before their next visit"
         else:
             continue
         impacts.append(

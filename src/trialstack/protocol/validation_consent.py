@@ -63,7 +63,13 @@ def _check_version(
                 yield Finding(f"{at}/optional_parts/{p}/forms/{f}", f"unknown form '{form}'")
     scope = version.reconsent
     if scope is not None:
-        for key, kind in (("epochs", "epoch"), ("arms", "arm"), ("sites", "site")):
+        if scope.arms:
+            yield Finding(
+                f"{at}/reconsent/arms",
+                "re-consent by arm needs the subjects' allocations, which are not recorded until randomization (IRT) "
+                "is built: scope it by sites or epochs",
+            )
+        for key, kind in (("epochs", "epoch"), ("sites", "site")):
             for n, value in enumerate(getattr(scope, key)):
                 if value not in known[kind]:
                     yield Finding(f"{at}/reconsent/{key}/{n}", f"unknown {kind} '{value}'")

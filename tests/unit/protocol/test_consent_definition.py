@@ -70,6 +70,7 @@ def test_changing_the_text_changes_the_study_hash(tmp_path: Path) -> None:
         ),
         ('sites: ["9999"]', {}, "/sites/0", "unknown site"),
         ("reconsent: {}", {}, "/reconsent", "no earlier version"),
+        ("reconsent: {arms: [ZEL]}", {}, "/reconsent/arms", "allocations"),
     ],
 )
 def test_consent_problems_are_located(

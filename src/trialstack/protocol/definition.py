@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from trialstack.protocol.definition_base import (
     CheckAction,
@@ -48,6 +49,7 @@ from trialstack.protocol.definition_consent import (
     ReconsentScope,
 )
 from trialstack.protocol.definition_forms import Codelist, CodelistItem, Form, Item, ItemType, Range
+from trialstack.protocol.definition_questionnaires import Instrument, InstrumentItem, Questionnaires
 from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
 
 __all__ = [
@@ -68,9 +70,12 @@ __all__ = [
     "Epoch",
     "Form",
     "GatedAction",
+    "Instrument",
+    "InstrumentItem",
     "Item",
     "ItemType",
     "OptionalPart",
+    "Questionnaires",
     "Randomization",
     "RandomizationScheme",
     "Range",
@@ -121,10 +126,21 @@ class Study(ProtocolModel):
     description: Text | None = None
 
 
+def _known_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as Europe/Madrid") from None
+    return name
+
+
 class Site(ProtocolModel):
+    """A site; `time_zone` (IANA) is where its participants' diary windows are counted unless they set their own."""
+
     id: SiteId
     name: Text
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
+    time_zone: Annotated[str, AfterValidator(_known_time_zone)] = "UTC"
 
 
 class Arm(ProtocolModel):
@@ -151,10 +167,14 @@ class StudyDefinition(ProtocolModel):
     eligibility: Eligibility | None = None
     randomization: Randomization | None = None
     consent: tuple[ConsentDocument, ...] = ()
+    questionnaires: Questionnaires | None = None
     blinding: Blinding | None = None
 
     def consent_document(self, document_id: str) -> ConsentDocument | None:
         return next((document for document in self.consent if document.id == document_id), None)
+
+    def instrument(self, instrument_id: str) -> Instrument | None:
+        return self.questionnaires.instrument(instrument_id) if self.questionnaires is not None else None
 
     def form(self, form_id: str) -> Form | None:
         return next((form for form in self.forms if form.id == form_id), None)

@@ -8,71 +8,19 @@ re-consent is due; anything after a withdrawal except what it lets continue; for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from collections.abc import Iterable
 
 from trialstack.capture import events as ev
 from trialstack.capture.model import Casebook
 from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.consent import events as consent
+from trialstack.consent.events import ConsentView, DocumentView
 from trialstack.errors import DomainRuleViolation
 from trialstack.protocol.definition import ConsentDocument, GatedAction, StudyDefinition
 
 
 class ConsentRequired(DomainRuleViolation):
     code = "consent-required"
-
-
-@dataclass(frozen=True)
-class DocumentView:
-    signed_version: str | None = None
-    reconsent_version: str | None = None
-    reconsent_on: str | None = None
-    withdrawn_on: str | None = None
-    continues: frozenset[str] = frozenset()
-    choices: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class ConsentView:
-    """What capture knows of a subject's consent: per document, as of the last consent event it has seen."""
-
-    documents: Mapping[str, DocumentView] = field(default_factory=lambda: MappingProxyType({}))
-    version: int = 0
-
-    def document(self, document_id: str) -> DocumentView:
-        return self.documents.get(document_id) or DocumentView()
-
-
-def _signed(view: DocumentView, version: str, choices: list[consent.PartChoice]) -> DocumentView:
-    due = view.reconsent_version is not None and view.reconsent_version != version
-    return DocumentView(
-        signed_version=version,
-        reconsent_version=view.reconsent_version if due else None,
-        reconsent_on=view.reconsent_on if due else None,
-        choices=MappingProxyType({c.part: c.agreed for c in choices}),
-    )
-
-
-def see(view: ConsentView, event: object) -> ConsentView:
-    """Fold one consent event into the view (other events leave it as it is)."""
-    if not isinstance(event, consent.ConsentEvent) or not hasattr(event, "document_id"):
-        return view
-    document_id = str(event.document_id)
-    current = view.document(document_id)
-    match event:
-        case consent.ConsentSigned() | consent.ConsentRecordedOnPaper():
-            current = _signed(current, event.version, event.choices)
-        case consent.ReconsentRequired():
-            current = replace(current, reconsent_version=event.version, reconsent_on=event.required_on)
-        case consent.ConsentWithdrawn() if event.part is not None:
-            current = replace(current, choices=MappingProxyType({**current.choices, event.part: False}))
-        case consent.ConsentWithdrawn():
-            current = replace(current, withdrawn_on=event.withdrawn_on, continues=frozenset(event.continues))
-        case _:
-            return view
-    return replace(view, documents=MappingProxyType({**view.documents, document_id: current}))
 
 
 def _gated_at(

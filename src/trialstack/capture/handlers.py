@@ -16,11 +16,12 @@ from trialstack.capture import commands as cmd
 from trialstack.capture import decide as rules_of
 from trialstack.capture import erasure, personal, signatures
 from trialstack.capture.checks import CheckResult, StudyRules, rules_for
-from trialstack.capture.consent_gate import ConsentView, check_consent, see
+from trialstack.capture.consent_gate import check_consent
 from trialstack.capture.model import Casebook, StudyStatus, evolve, evolve_study
 from trialstack.capture.readmodel import next_subject_number
 from trialstack.capture.refs import subject_stream_id
 from trialstack.clock import utc_timestamp
+from trialstack.consent.events import ConsentView, see
 from trialstack.errors import NotFound
 from trialstack.ledger import store
 from trialstack.ledger.cache import StreamLoad, StreamStateCache, load_streams

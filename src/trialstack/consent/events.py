@@ -6,6 +6,10 @@ representatives and witnesses are personal data: payloads carry a vault referenc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
 from pydantic import BaseModel, ConfigDict
 
 from trialstack.ledger.registry import event_type
@@ -155,3 +159,57 @@ CONSENT_EVENTS: tuple[type[ConsentEvent], ...] = (
 
 SAFETY_FOLLOW_UP = "safety_follow_up"
 CONTINUATIONS = frozenset({SAFETY_FOLLOW_UP})
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    signed_version: str | None = None
+    reconsent_version: str | None = None
+    reconsent_on: str | None = None
+    withdrawn_on: str | None = None
+    continues: frozenset[str] = frozenset()
+    choices: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    """A subject's consent as another context needs it for gating: per document, as of the last event it saw.
+
+    Other contexts fold the subject's `consent` stream with `see` (they import only this module, DESIGN.md §4).
+    """
+
+    documents: Mapping[str, DocumentView] = field(default_factory=lambda: MappingProxyType({}))
+    version: int = 0
+
+    def document(self, document_id: str) -> DocumentView:
+        return self.documents.get(document_id) or DocumentView()
+
+
+def _signed(view: DocumentView, version: str, choices: list[PartChoice]) -> DocumentView:
+    due = view.reconsent_version is not None and view.reconsent_version != version
+    return DocumentView(
+        signed_version=version,
+        reconsent_version=view.reconsent_version if due else None,
+        reconsent_on=view.reconsent_on if due else None,
+        choices=MappingProxyType({c.part: c.agreed for c in choices}),
+    )
+
+
+def see(view: ConsentView, event: object) -> ConsentView:
+    """Fold one consent event into the view (other events leave it as it is)."""
+    if not isinstance(event, ConsentEvent) or not hasattr(event, "document_id"):
+        return view
+    document_id = str(event.document_id)
+    current = view.document(document_id)
+    match event:
+        case ConsentSigned() | ConsentRecordedOnPaper():
+            current = _signed(current, event.version, event.choices)
+        case ReconsentRequired():
+            current = replace(current, reconsent_version=event.version, reconsent_on=event.required_on)
+        case ConsentWithdrawn() if event.part is not None:
+            current = replace(current, choices=MappingProxyType({**current.choices, event.part: False}))
+        case ConsentWithdrawn():
+            current = replace(current, withdrawn_on=event.withdrawn_on, continues=frozenset(event.continues))
+        case _:
+            return view
+    return replace(view, documents=MappingProxyType({**view.documents, document_id: current}))

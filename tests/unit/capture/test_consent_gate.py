@@ -8,10 +8,11 @@ from types import MappingProxyType
 import pytest
 
 from trialstack.capture import events as cev
-from trialstack.capture.consent_gate import ConsentRequired, ConsentView, check_consent, see
+from trialstack.capture.consent_gate import ConsentRequired, check_consent
 from trialstack.capture.model import Casebook, SubjectStatus
 from trialstack.capture.refs import VisitKey
 from trialstack.consent import events as ev
+from trialstack.consent.events import ConsentView, see
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.standards.loader import load_study_file
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 import trialstack
-from trialstack.api import routes_auth, routes_capture, routes_queries, routes_studies
+from trialstack.api import routes_auth, routes_capture, routes_consent, routes_queries, routes_studies
 from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.openapi import install_openapi, problem_responses
 from trialstack.api.security import install_security
@@ -23,6 +23,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_studies.router)
     app.include_router(routes_capture.router)
     app.include_router(routes_queries.router)
+    app.include_router(routes_consent.router)
     install_web(app)
     install_openapi(app)
 

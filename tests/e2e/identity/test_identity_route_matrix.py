@@ -12,10 +12,29 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI
 
-from tests.integration.identity.support import SITE_A, SITE_B, STUDY, add_user, bearer, client_class, token_for
+from tests.integration.identity.support import (
+    ADMIN,
+    PASSWORD,
+    SITE_A,
+    SITE_B,
+    STUDY,
+    add_user,
+    bearer,
+    client_class,
+    token_for,
+)
 from trialstack.api.app import create_app
-from trialstack.api.security import Authorized, RouteAccess, declaration_problems, requires, route_actions
+from trialstack.api.security import (
+    Authorized,
+    RequireAction,
+    RouteAccess,
+    declaration_problems,
+    requires,
+    route_actions,
+)
 from trialstack.bootstrap import Platform
+from trialstack.identity import commands as identity_commands
+from trialstack.identity import handlers as identity_handlers
 from trialstack.identity.model import SITE_ROLES
 from trialstack.identity.policy import PERMISSIONS, Action, Role
 
@@ -65,8 +84,30 @@ def test_an_undeclared_route_is_reported(platform: Platform) -> None:
     ]
 
 
+OWN_SUBJECT = f"{SITE_A}-901"
+"""The subject the matrix's participant account belongs to (participant accounts are opened, never granted)."""
+
+
+def alternatives(need: RequireAction) -> tuple[Action, ...]:
+    """The actions a route accepts: one, or several for routes open to staff and to the participant (consent)."""
+    return tuple(getattr(need, "actions", (need.action,)))
+
+
 def expected(route: RouteAccess, role: Role) -> bool:
-    return all(need.action in PERMISSIONS[role] for need in route.actions)
+    return all(any(action in PERMISSIONS[role] for action in alternatives(need)) for need in route.actions)
+
+
+def add_matrix_user(platform: Platform, role: Role) -> str:
+    username = f"matrix-{role.value.replace('_', '-')}"
+    if role is Role.PARTICIPANT:
+        with platform.unit_of_work(ADMIN) as uow:
+            identity_handlers.open_participant_account(
+                uow, identity_commands.OpenParticipantAccount(username, PASSWORD, STUDY, SITE_A, OWN_SUBJECT)
+            )
+            uow.commit()
+    else:
+        add_user(platform, username, role, frozenset({SITE_A}) if role in SITE_ROLES else frozenset())
+    return username
 
 
 def test_route_role_matrix(platform: Platform) -> None:
@@ -75,9 +116,7 @@ def test_route_role_matrix(platform: Platform) -> None:
     routes = [r for r in route_actions(app) if not r.public]
     tokens = {}
     for role in Role:
-        username = f"matrix-{role.value.replace('_', '-')}"
-        add_user(platform, username, role, frozenset({SITE_A}) if role in SITE_ROLES else frozenset())
-        tokens[role] = bearer(token_for(platform, username))
+        tokens[role] = bearer(token_for(platform, add_matrix_user(platform, role)))
     wrong: list[str] = []
 
     def check(route: RouteAccess, role: Role | None, url: str, allowed: bool) -> None:
@@ -102,3 +141,20 @@ def test_route_role_matrix(platform: Platform) -> None:
     assert not wrong, "\n".join(wrong)
     covered: dict[str, Any] = {f"{r.method} {r.path}": [a.action.value for a in r.actions] for r in routes}
     assert covered, "no protected route found under /api/v1"
+    consent = {key for key in covered if "/consent" in key or "participant-" in key}
+    assert len(consent) >= 8, f"the consent routes are not in the matrix: {sorted(consent)}"
+
+
+def test_a_participant_reaches_only_participant_routes(platform: Platform) -> None:
+    """Besides the self-service routes, every route a participant may call declares PARTICIPANT_SELF and names the
+    subject (whose site decides, and which must be their own: tests/e2e/api/test_consent_api.py); every other
+    route answers them 403 in the matrix above."""
+    app = create_app(platform)
+    routes = [r for r in route_actions(app) if not r.public and (r.method, r.path) not in SELF_SERVICE]
+    for_participant = [r for r in routes if expected(r, Role.PARTICIPANT)]
+    assert for_participant, "no route is open to participants"
+    for route in for_participant:
+        assert all(Action.PARTICIPANT_SELF in alternatives(need) for need in route.actions), route
+        assert "{subject_id}" in route.path, f"{route.method} {route.path}: a participant route names the subject"
+    staff = [r for r in routes if not expected(r, Role.PARTICIPANT)]
+    assert any("/consent" in r.path for r in staff), "staff consent routes (tracker, countersign, paper) exist"

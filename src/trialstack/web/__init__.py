@@ -12,8 +12,10 @@ from trialstack.web import (
     routes_audit,
     routes_auth,
     routes_build,
+    routes_consent,
     routes_forms,
     routes_home,
+    routes_participant,
     routes_queries,
     routes_sdv,
     routes_sign,
@@ -34,6 +36,8 @@ ROUTERS = (
     routes_sign,
     routes_audit,
     routes_build,
+    routes_consent,
+    routes_participant,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"

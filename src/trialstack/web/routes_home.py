@@ -37,7 +37,9 @@ def _studies(request: Request, principal: Principal) -> list[dict[str, str | boo
 
 @router.get("/")
 def root(request: Request, principal: User) -> Response:
-    """Straight to the study home when the user works in one study; else the list."""
+    """Straight to the study home when the user works in one study; else the list (participants: their app)."""
+    if any(grant.subject_id for grant in principal.grants):
+        return redirect(request, "/participant")
     studies = _studies(request, principal)
     if len(studies) == 1:
         return redirect(request, f"/studies/{studies[0]['study_id']}")

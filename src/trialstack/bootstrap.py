@@ -12,6 +12,7 @@ from trialstack.capture.status_readmodel import CasebookStatusReadModel
 from trialstack.clock import Clock, SystemClock, utc_timestamp
 from trialstack.consent import handlers as consent_policies
 from trialstack.consent.readmodel import ConsentReadModel
+from trialstack.ecoa.readmodel import EcoaReadModel
 from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
@@ -38,6 +39,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(QueryReadModel())
     wiring.add_projection(IdentityReadModel())
     wiring.add_projection(ConsentReadModel())
+    wiring.add_projection(EcoaReadModel())
     for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
     return wiring

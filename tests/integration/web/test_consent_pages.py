@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.integration.identity.support import PASSWORD, SITE_A, SITE_B, STUDY, add_user, client_class
 from trialstack.api.app import create_app
 from trialstack.bootstrap import Platform
@@ -23,7 +24,13 @@ from trialstack.consent.readmodel import consent_subject, tracker_rows
 from trialstack.identity.policy import Role
 from trialstack.ledger import store
 from trialstack.ledger.envelope import Actor
+from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.definition import ConsentVersion
+from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.readmodel import version_in_force
+from trialstack.protocol.version import study_version
+from trialstack.standards.loader import load_study_file
+from trialstack.web.routes_participant import render_markdown
 
 TestClient = client_class()
 SITE = Actor("user:cora", "study_coordinator")
@@ -293,3 +300,69 @@ def test_paper_consent_and_withdrawal_from_the_subject_page(people: Platform, cl
     assert row["method"] == "paper" and row["withdrawn_on"] == "2026-01-05"
     assert row["continues"] == "safety_follow_up" and row["parts"] == "BIOBANK=withdrawn"
     assert "safety follow up" in cora.get(f"/studies/{STUDY}/consent").text
+
+
+def _amend(platform: Platform) -> None:
+    """Amendment 1: ICF version 2.0 (new risk information, from 2026-01-06), to be signed again by everyone."""
+    definition = load_study_file(REPO_ROOT / "studies" / "demo" / "study.yaml")
+    document = definition.consent[0]
+    first = document.versions[0]
+    text = (REPO_ROOT / "studies" / "demo" / "consent" / "icf-2.0-en.md").read_text()
+    second = ConsentVersion.model_validate(
+        {
+            "version": "2.0",
+            "effective": "2026-01-06",
+            "ethics_approval": "EC-2026-0106",
+            "texts": [
+                {"language": "en", "text": text, "questions": [q.model_dump() for q in first.texts[0].questions]}
+            ],
+            "optional_parts": [part.model_dump() for part in first.optional_parts],
+            "reconsent": {},
+        }
+    )
+    amended = definition.model_copy(
+        update={
+            "consent": (document.model_copy(update={"versions": (*document.versions, second)}),),
+            "study": definition.study.model_copy(update={"protocol_version": "1.1"}),
+        }
+    )
+    with platform.unit_of_work(Actor("user:builder", "study_builder")) as uow:
+        publish_study_version(uow, PublishStudyVersion(study_version(amended), "yaml", "amended", reason="Amendment 1"))
+        uow.commit()
+
+
+def _sign(participant: Any, clock: FixedClock, sections: int) -> None:
+    _read_all(participant, clock, sections, seconds=3)
+    token = _csrf(participant, "/participant/consent/ICF/questions")
+    answers = {"answers.Q1": "No, neither will know", "answers.Q2": "Yes"}
+    participant.post("/participant/consent/ICF/questions", data={"csrf_token": token, **answers})
+    signing = {"choices.BIOBANK": "no", "printed_name": "Ann Example", "password": PARTICIPANT_PASSWORD}
+    done = participant.post("/participant/consent/ICF/sign", data={"csrf_token": token, **signing})
+    assert done.headers["location"] == "/participant/consent/ICF/signed", done.text
+
+
+def test_an_amendment_asks_the_participant_to_sign_again(people: Platform, clock: FixedClock) -> None:
+    subject = _screen(people, SITE_A)
+    cora = _client(people, "cora")
+    participant = _activate(people, _invite(cora, subject))
+    _sign(participant, clock, _section_count(people))
+    clock.advance(timedelta(days=2))
+    _amend(people)
+    cora, participant = _client(people, "cora"), _client(people, "pat-one", PARTICIPANT_PASSWORD)  # idle sessions ended
+
+    home = participant.get("/participant")
+    assert "There is new information in this version" in home.text and "Version 2.0" in home.text
+    assert subject in cora.get(f"/studies/{STUDY}/consent?show=reconsent").text
+    page = participant.get("/participant/consent/ICF/section/1")
+    sections = int(re.search(r"Section 1 of (\d+)", page.text).group(1))  # type: ignore[union-attr]
+    _sign(participant, clock, sections)
+    versions = [signed["version"] for signed in _events(people, subject, "ConsentSigned")]
+    assert versions == ["1.0", "2.0"]
+    assert f'<tr data-subject="{subject}">' not in cora.get(f"/studies/{STUDY}/consent?show=reconsent").text
+    assert "Nothing to sign right now." in participant.get("/participant").text
+
+
+def test_consent_text_is_rendered_as_commonmark_without_raw_html() -> None:
+    html = str(render_markdown("Take **one** tablet.\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>"))
+    assert "<strong>one</strong>" in html
+    assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html

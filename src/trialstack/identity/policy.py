@@ -49,17 +49,20 @@ class Action(StrEnum):
     CONSENT_READ = "consent.read"
     CONSENT_OBTAIN = "consent.obtain"
     PARTICIPANT_SELF = "participant.self"
+    ECOA_READ = "ecoa.read"
+    ECOA_ADMINISTER = "ecoa.administer"
+    ECOA_ALERT_ACKNOWLEDGE = "ecoa.alert.acknowledge"
 
 
-_SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ}
-_OBTAINS_CONSENT = {Action.CONSENT_OBTAIN}
+_SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ}
+_OBTAINS_CONSENT = {Action.CONSENT_OBTAIN, Action.ECOA_ADMINISTER}
 _MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.INVESTIGATOR: frozenset(
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
-        | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN}
+        | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN, Action.ECOA_ALERT_ACKNOWLEDGE}
         | _OBTAINS_CONSENT
     ),
     Role.STUDY_COORDINATOR: frozenset(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import text
 
 import trialstack
-from trialstack.api import routes_auth, routes_capture, routes_consent, routes_queries, routes_studies
+from trialstack.api import routes_auth, routes_capture, routes_consent, routes_ecoa, routes_queries, routes_studies
 from trialstack.api.bodies import RequestBodyGuard
+from trialstack.api.ecoa_sweeper import start_sweeper
 from trialstack.api.openapi import install_openapi, problem_responses
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
@@ -15,7 +19,16 @@ from trialstack.web import install_web
 
 
 def create_app(platform: Platform) -> FastAPI:
-    app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json")
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = start_sweeper(platform)  # TRIALSTACK_ECOA_SWEEP_MINUTES (0: off); first sweep after one period
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.stop()
+
+    app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json", lifespan=lifespan)
     app.state.platform = platform
     app.add_middleware(RequestBodyGuard)  # added first: the secure headers wrap its answers too
     install_security(app)
@@ -24,6 +37,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_capture.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_consent.router)
+    app.include_router(routes_ecoa.router)
     install_web(app)
     install_openapi(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trialstack.bdd import (
     steps_checks,
+    steps_consent,
     steps_eligibility,
     steps_forms,
     steps_monitoring,
@@ -12,10 +13,19 @@ from trialstack.bdd import (
 )
 from trialstack.bdd.registry import LIBRARY, StepLibrary
 
-STEP_MODULES = (steps_subjects, steps_forms, steps_checks, steps_eligibility, steps_monitoring, steps_personal)
+STEP_MODULES = (
+    steps_subjects,
+    steps_consent,
+    steps_forms,
+    steps_checks,
+    steps_eligibility,
+    steps_monitoring,
+    steps_personal,
+)
 TOPICS = (
     steps_subjects.TIME,
     steps_subjects.SUBJECTS,
+    steps_consent.CONSENT,
     steps_forms.ENTRY,
     steps_checks.CHECKS,
     steps_checks.QUERIES,

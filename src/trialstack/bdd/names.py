@@ -211,3 +211,12 @@ class Names:
         if text in ids:
             return text
         raise ReferenceProblem(f'unknown eligibility criterion "{text}" in {self.study_id}{_closest(text, ids)}')
+
+    # consent ----------------------------------------------------------------------------------------------
+    def consent(self, text: str) -> str:
+        """A consent document by id or title: `ICF`, `Main study informed consent form`."""
+        for document in self.definition.consent:
+            if _norm(text) in (_norm(document.id), _norm(document.title)):
+                return document.id
+        known = [d.id for d in self.definition.consent]
+        raise ReferenceProblem(f'unknown consent document "{text}" in {self.study_id}{_closest(text, known)}')

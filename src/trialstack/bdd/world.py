@@ -43,7 +43,9 @@ ROLES = {
     "monitor": Role.MONITOR,
     "data manager": Role.DATA_MANAGER,
     "medical monitor": Role.MEDICAL_MONITOR,
+    "study builder": Role.STUDY_BUILDER,
 }
+PARTICIPANT = "participant"
 WORKDAY = time(9, 0)
 
 
@@ -71,6 +73,10 @@ class World:
     step_events: list[RecordedEvent] = field(default_factory=list)
     step_kind: str = "Context"
     pinned: bool = False
+    invitation_code: str | None = None
+    """The one-time code of the subject's latest invitation to the participant app (shown once to the site)."""
+    participant: str | None = None
+    """The username of the participant account the subject opened."""
 
     @property
     def study_id(self) -> str:
@@ -98,6 +104,10 @@ class World:
 
     # who --------------------------------------------------------------------------------------------------
     def actor(self, who: str) -> tuple[Principal, Actor]:
+        if who == PARTICIPANT:  # the subject's own account: it acts for that one subject only
+            username = self.participant or PARTICIPANT
+            grant = Grant(self.study_id, Role.PARTICIPANT, ALL_SITES, subject_id=self.subject)
+            return Principal(f"bdd:{username}", username, who, (grant,)), Actor(f"user:{username}", grant.role.value)
         role = ROLES[who]
         username = who.replace(" ", "-")
         principal = Principal(f"bdd:{username}", username, who, (Grant(self.study_id, role, ALL_SITES),))

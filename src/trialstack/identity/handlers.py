@@ -194,6 +194,8 @@ def create_demo_users(uow: UnitOfWork, study_id: str, sites: list[str]) -> list[
         raise InvalidInput(f"study {study_id} has no site to give site roles at", field="sites")
     created = []
     for role in Role:
+        if role is Role.PARTICIPANT:  # opened by the participant from an invitation, never granted
+            continue
         username = f"demo-{role.value.replace('_', '-')}"
         password = _demo_password()
         display = f"Demo {role.value.replace('_', ' ').title()}"

@@ -3,9 +3,12 @@ Feature: Screening, informed consent and demographics
   UAT script HTN-201-UAT-01, CRF specification 1.0 (forms IC and DM).
   Subjects are numbered per site in order of screening. Consent must be signed on or before the
   screening visit, on the approved ICF version; age at consent is derived from the date of birth.
+  The site records the signed consent (here on paper) before any screening data: the system refuses data
+  until it is recorded (11_consent.feature). The IC form transcribes its date and version for the CRF.
 
   Background:
     Given subject "0101-001" is screened at site "0101" on 2026-01-05
+    And the subject's consent to "ICF" version "1.0" was recorded on paper on 2026-01-05
     And the "Screening" visit took place on 2026-01-05
 
   Scenario: Subjects are numbered per site in the order they are screened

@@ -5,6 +5,7 @@ Feature: Prior and concomitant medications log
 
   Background:
     Given subject "0102-001" is screened at site "0102" on 2026-01-07
+    And the subject's consent to "ICF" version "1.0" was recorded on paper on 2026-01-07
     And the "Screening" visit took place on 2026-01-07
 
   Scenario: A documented medication raises no query

@@ -6,6 +6,7 @@ Feature: Queries, source data verification, freeze and lock
 
   Background:
     Given subject "0101-001" is screened at site "0101" on 2026-01-05
+    And the subject's consent to "ICF" version "1.0" was recorded on paper on 2026-01-05
     And the "Screening" visit took place on 2026-01-05
     And the coordinator saves the "Screening" "Informed Consent" form with:
       | item   | value      |

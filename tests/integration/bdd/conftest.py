@@ -1,4 +1,5 @@
-"""A study directory in a temporary folder: the demo study.yaml beside features written by the test."""
+"""A study directory in a temporary folder: the demo study (its study.yaml and the consent texts it names) beside
+features written by the test."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ DEMO_DIR = REPO_ROOT / "studies" / "demo"
 BACKGROUND = """\
   Background:
     Given subject "0101-001" is screened at site "0101" on 2026-01-05
+    And the subject's consent to "ICF" version "1.0" was recorded on paper on 2026-01-05
     And the "Screening" visit took place on 2026-01-05
     And the coordinator saves the "Screening" "Informed Consent" form with:
       | item   | value      |
@@ -41,8 +43,9 @@ def study_dir(tmp_path: Path) -> StudyDir:
 
     def make(**features: str) -> Path:
         directory = tmp_path / "study"
+        if not directory.exists():
+            shutil.copytree(DEMO_DIR, directory, ignore=shutil.ignore_patterns("features"))
         (directory / "features").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO_DIR / "study.yaml", directory / "study.yaml")
         for name, text in features.items():
             (directory / "features" / f"{name}.feature").write_text(text, encoding="utf-8")
         return directory

@@ -44,9 +44,9 @@ def test_unknown_visit_form_and_item_are_named(study_dir: StudyDir) -> None:
     )
     code, out = run(study)
     assert code == 2
-    assert 'features/names.feature:12: unknown visit "Week 3" in HTN-201' in out
-    assert 'features/names.feature:13: unknown form "vital sings" in HTN-201 (closest: Vital Signs' in out
-    assert 'features/names.feature:14: unknown item "SPB": no form of HTN-201 has it' in out
+    assert 'features/names.feature:13: unknown visit "Week 3" in HTN-201' in out
+    assert 'features/names.feature:14: unknown form "vital sings" in HTN-201 (closest: Vital Signs' in out
+    assert 'features/names.feature:15: unknown item "SPB": no form of HTN-201 has it' in out
 
 
 def test_an_item_of_another_form_is_an_error_of_its_scenario_not_a_crash(study_dir: StudyDir) -> None:
@@ -62,7 +62,7 @@ def test_an_item_of_another_form_is_an_error_of_its_scenario_not_a_crash(study_d
     code, out = run(study)
     assert code == 1
     assert "! consent date on the vital signs" in out
-    assert 'features/wrong.feature:12: unknown item "ICDAT" on Vital Signs (VS)' in out
+    assert 'features/wrong.feature:13: unknown item "ICDAT" on Vital Signs (VS)' in out
     assert "1 in error" in out
 
 

@@ -15,6 +15,7 @@ AGE_AFTER_CONSENT = """\
 Feature: Demographics
   Scenario: Age derived when consent is entered after the demographics is checked
     Given subject "0101-001" is screened at site "0101" on 2026-01-05
+    And the subject's consent to "ICF" version "1.0" was recorded on paper on 2026-01-05
     And the "Screening" visit took place on 2026-01-05
     And the coordinator saves the "Screening" demographics with:
       | item    | value      |

@@ -49,9 +49,9 @@ def test_an_unchecked_refusal_fails_the_refused_step(study_dir: StudyDir) -> Non
         + "    Then no query is open\n"
     )
     (scenario,) = run(study).scenarios
-    assert [s.status for s in scenario.steps] == [PASSED, PASSED, PASSED, FAILED, SKIPPED]
+    assert [s.status for s in scenario.steps] == [PASSED, PASSED, PASSED, PASSED, FAILED, SKIPPED]
     failure = scenario.failure
-    assert failure is not None and failure.step.location.line == 12
+    assert failure is not None and failure.step.location.line == 13
     assert failure.message.startswith("the save of the Screening Vital Signs was refused, and no step checks")
     assert failure.actual == "refused (domain-rule-violation): Temperature must be 34.0 to 42.0 C; check the unit."
 
@@ -61,7 +61,7 @@ def test_a_refusal_in_the_last_step_fails_it_too(study_dir: StudyDir) -> None:
         last="Feature: f\n\n" + BACKGROUND + "\n  Scenario: s\n"
         '    When the coordinator enters TEMP 98.6 on the "Screening" vital signs\n'
     )
-    assert statuses(run(study)) == [[PASSED, PASSED, PASSED, FAILED]]
+    assert statuses(run(study)) == [[PASSED, PASSED, PASSED, PASSED, FAILED]]
 
 
 def test_a_refused_given_fails_at_once_and_today_pins_the_clock(study_dir: StudyDir) -> None:

@@ -8,7 +8,10 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.consenting import consent_on_paper
 from trialstack.bootstrap import Platform
+from trialstack.capture import commands as cmd
+from trialstack.capture import handlers
 from trialstack.capture.handlers import Outcome
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
@@ -59,6 +62,13 @@ class Site:
 
     def outcome(self, handler: Callable[..., Outcome], *args: Any, **kwargs: Any) -> Outcome:
         return self.run(handler, *args, **kwargs)
+
+    def screen(self, site_id: str = "0101", on: str = "2026-01-05") -> str:
+        """Screen a subject, then record their consent signed on paper that day (the demo study gates data on it)."""
+        subject = self.outcome(handlers.screen_subject, STUDY, cmd.ScreenSubject(site_id, on)).subject_id
+        assert subject is not None
+        consent_on_paper(self.platform, STUDY, subject, on)
+        return subject
 
 
 def event_types(events: list[RecordedEvent]) -> list[str]:

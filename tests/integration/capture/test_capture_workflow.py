@@ -32,8 +32,7 @@ def vitals(sbp: str = "165", **overrides: str) -> dict[str, cmd.ItemInput]:
 
 def screened(platform: Platform) -> tuple[Site, str]:
     site = Site(platform, COORDINATOR)
-    subject = site.outcome(handlers.screen_subject, STUDY, cmd.ScreenSubject("0101", "2026-01-05")).subject_id
-    assert subject is not None
+    subject = site.screen()
     site.outcome(handlers.record_visit_date, STUDY, cmd.RecordVisitDate(subject, VisitKey("SCREENING"), "2026-01-05"))
     ic = {"ICDAT": cmd.ItemInput("2026-01-05"), "ICVERS": cmd.ItemInput("1.0")}
     site.outcome(handlers.save_form, STUDY, cmd.SaveForm(subject, FormKey("IC", VisitKey("SCREENING")), ic))

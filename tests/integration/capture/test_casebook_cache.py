@@ -29,8 +29,7 @@ def folded_afresh(platform: Platform, subject: str) -> Casebook:
 def test_each_save_leaves_the_casebook_a_fresh_fold_gives(demo: Platform) -> None:
     """Entries, a derivation, a failing check and its query, a correction, a personal value sealed in the vault."""
     site = Site(demo, COORDINATOR)
-    subject = site.outcome(handlers.screen_subject, STUDY, cmd.ScreenSubject("0101", "2026-01-05")).subject_id
-    assert subject is not None
+    subject = site.screen()
     saves: list[tuple[Callable[..., handlers.Outcome], object]] = [
         (handlers.record_visit_date, cmd.RecordVisitDate(subject, SCREENING, "2026-01-05")),
         (handlers.save_form, cmd.SaveForm(subject, FormKey("IC", SCREENING), {"ICDAT": cmd.ItemInput("2026-01-05")})),

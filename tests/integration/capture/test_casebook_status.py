@@ -79,8 +79,7 @@ def status_checksum(platform: Platform) -> str:
 
 
 def screened(site: Site, site_id: str = "0101") -> str:
-    subject = site.outcome(handlers.screen_subject, STUDY, cmd.ScreenSubject(site_id, "2026-01-05")).subject_id
-    assert subject is not None
+    subject = site.screen(site_id)
     site.outcome(handlers.record_visit_date, STUDY, cmd.RecordVisitDate(subject, VisitKey("SCREENING"), "2026-01-05"))
     return subject
 

@@ -42,8 +42,7 @@ def odm_xsds() -> None:
 def _casebook(platform: Platform) -> str:
     """One subject with entries, a correction, a not-done item, a corrected visit date, queries and a signature."""
     site = Site(platform, COORDINATOR)
-    subject = site.outcome(handlers.screen_subject, STUDY, cmd.ScreenSubject("0101", "2026-01-05")).subject_id
-    assert subject is not None
+    subject = site.screen()
     site.run(handlers.record_visit_date, STUDY, cmd.RecordVisitDate(subject, SCREENING, "2026-01-04"))
     site.run(handlers.record_visit_date, STUDY, cmd.RecordVisitDate(subject, SCREENING, "2026-01-05", "typo"))
     vitals = {"VSDAT": "2026-01-05", "SYSBP": "190", "DIABP": "95", "PULSE": "72", "WEIGHT": "80.5", "HEIGHT": "175"}

@@ -13,9 +13,11 @@ from trialstack.web import (
     routes_auth,
     routes_build,
     routes_consent,
+    routes_ecoa,
     routes_forms,
     routes_home,
     routes_participant,
+    routes_participant_ecoa,
     routes_queries,
     routes_sdv,
     routes_sign,
@@ -38,6 +40,8 @@ ROUTERS = (
     routes_build,
     routes_consent,
     routes_participant,
+    routes_participant_ecoa,
+    routes_ecoa,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"

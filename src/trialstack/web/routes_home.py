@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from sqlalchemy import Connection
 
+from trialstack.api.access import visible_sites
 from trialstack.api.platform import platform_of
-from trialstack.identity.policy import Action, Principal, authorize
+from trialstack.ecoa.readmodel import open_alerts
+from trialstack.identity.policy import Action, Forbidden, Principal, authorize
 from trialstack.protocol.readmodel import list_versions
 from trialstack.web.attention import attention
 from trialstack.web.loaders import load_rules, today
@@ -62,8 +65,19 @@ def study_home(study_id: str, request: Request, principal: User) -> Response:
     rules = load_rules(request, study_id)
     with platform.engine.connect() as connection:
         work = attention(connection, principal, study_id, today(request))
-    context = {"loaded": True, "work": work, "definition": rules.definition, "today": today(request)}
+        ecoa = _ecoa_alerts(connection, principal, study_id)
+    context = {"loaded": True, "work": work, "definition": rules.definition, "today": today(request), "ecoa": ecoa}
     return page(request, "home.html", context, principal=principal, study_id=study_id)
+
+
+def _ecoa_alerts(connection: Connection, principal: Principal, study_id: str) -> dict[str, Any] | None:
+    """Open eCOA alerts at the user's sites (missed entries, compliance, clinical), for roles with ECOA_READ."""
+    try:
+        authorize(principal, Action.ECOA_READ, study_id)
+    except Forbidden:
+        return None
+    rows = open_alerts(connection, study_id, visible_sites(principal, study_id))
+    return {"total": len(rows), "rows": rows[:8]}
 
 
 def _loaded(request: Request, study_id: str) -> bool:

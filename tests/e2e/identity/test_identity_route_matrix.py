@@ -143,6 +143,11 @@ def test_route_role_matrix(platform: Platform) -> None:
     assert covered, "no protected route found under /api/v1"
     consent = {key for key in covered if "/consent" in key or "participant-" in key}
     assert len(consent) >= 8, f"the consent routes are not in the matrix: {sorted(consent)}"
+    ecoa = {key for key in covered if "/questionnaires" in key or "/ecoa/" in key}
+    assert len(ecoa) == 6, f"the eCOA routes are not all in the matrix: {sorted(ecoa)}"
+    assert covered["POST /api/v1/studies/{study_id}/subjects/{subject_id}/ecoa/alerts/{alert}/acknowledgement"] == [
+        Action.ECOA_ALERT_ACKNOWLEDGE.value
+    ]
 
 
 def test_a_participant_reaches_only_participant_routes(platform: Platform) -> None:
@@ -158,3 +163,15 @@ def test_a_participant_reaches_only_participant_routes(platform: Platform) -> No
         assert "{subject_id}" in route.path, f"{route.method} {route.path}: a participant route names the subject"
     staff = [r for r in routes if not expected(r, Role.PARTICIPANT)]
     assert any("/consent" in r.path for r in staff), "staff consent routes (tracker, countersign, paper) exist"
+    ecoa = {
+        (r.method, r.path.removeprefix("/api/v1/studies/{study_id}"))
+        for r in for_participant
+        if "questionnaires" in r.path
+    }
+    assert ecoa == {
+        ("GET", "/subjects/{subject_id}/questionnaires/due"),
+        ("GET", "/subjects/{subject_id}/questionnaires"),
+        ("POST", "/subjects/{subject_id}/questionnaires"),
+        ("PUT", "/subjects/{subject_id}/questionnaires/time-zone"),
+    }, ecoa
+    assert not [r for r in for_participant if "/ecoa/alerts" in r.path], "alerts are for site staff only"

@@ -14,6 +14,7 @@ from trialstack.web import (
     routes_build,
     routes_consent,
     routes_ecoa,
+    routes_ecoa_tablet,
     routes_forms,
     routes_home,
     routes_participant,
@@ -42,6 +43,7 @@ ROUTERS = (
     routes_participant,
     routes_participant_ecoa,
     routes_ecoa,
+    routes_ecoa_tablet,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,5 +52,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 def install_web(app: FastAPI) -> None:
     """Mount the static assets under /static and every page router."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(routes_ecoa_tablet.TabletGuard)  # a handed-over site tablet shows only its questionnaire
     for module in ROUTERS:
         app.include_router(module.router)

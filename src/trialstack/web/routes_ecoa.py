@@ -21,7 +21,7 @@ from trialstack.api.platform import platform_of
 from trialstack.api.routes_ecoa import AcknowledgementRequest
 from trialstack.ecoa import commands as cmd
 from trialstack.ecoa import handlers
-from trialstack.ecoa.readmodel import subject_alerts
+from trialstack.ecoa.readmodel import subject_alerts, subject_facts_row
 from trialstack.errors import InvalidInput, NotFound
 from trialstack.identity.policy import Action, Principal
 from trialstack.ledger.envelope import RecordedEvent
@@ -54,6 +54,7 @@ def _context(request: Request, principal: Principal, study_id: str, subject_id: 
         _, site_id = authorize_subject(connection, principal, Action.ECOA_READ, study_id, subject_id)
         rows = subject_entries(connection, definition, study_id, subject_id, platform.clock.now())
         alerts = subject_alerts(connection, study_id, subject_id)
+        facts = subject_facts_row(connection, study_id, subject_id)
     names = {i.id: i.name for i in definition.questionnaires.instruments} if definition.questionnaires else {}
     for row in rows:
         row["label"] = entry_label(definition, row["entry"])
@@ -61,7 +62,10 @@ def _context(request: Request, principal: Principal, study_id: str, subject_id: 
         kind, _, rest = str(alert["alert_key"]).partition(":")
         alert["alert"], _, alert["client_id"] = rest.partition(":") if kind == "clinical" else ("", "", "")
     series = score_series(definition, rows)
+    tablet = [row for row in rows if row["status"] == "due" and row["day"] != row["entry"]]
     return {
+        "tablet": tablet,
+        "participant_account": facts["username"] if facts else None,
         "subject_id": subject_id,
         "site_id": site_id,
         "rows": rows,

@@ -32,7 +32,7 @@ from trialstack.ecoa import commands as cmd
 from trialstack.ecoa import handlers
 from trialstack.errors import NotFound, TrialStackError
 from trialstack.identity.policy import Principal
-from trialstack.ledger.envelope import RecordedEvent
+from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
 from trialstack.protocol.definition import Instrument, InstrumentItem, StudyDefinition
 from trialstack.protocol.definition_questionnaires import AnswerType
@@ -81,6 +81,7 @@ def clock_time(iso: str | None) -> str:
 
 
 def _due(request: Request, me: Me, definition: StudyDefinition) -> list[Due]:
+    """Due now and soon for the participant."""
     with platform_of(request).engine.connect() as connection:
         state = participant_state(connection, me.study_id, me.subject_id)
         facts = facts_of(connection, definition, me.study_id, me.subject_id)
@@ -147,18 +148,54 @@ def service_worker() -> Response:
 
 
 @dataclass(frozen=True)
+class Taker:
+    """Who answers and how: the participant on their phone, or on the site tablet (web/routes_ecoa_tablet.py)."""
+
+    study_id: str
+    subject_id: str
+    principal: Principal
+    actor: Actor
+    username: str
+    mode: str
+    action: str
+    """Where the question pages post (the instrument and entry follow, for the phone)."""
+    done: str
+    me: Me | None = None
+    app: bool = True
+    """Whether the offline module runs on these pages (the phone: yes; the site tablet: no)."""
+
+
+def phone_taker(me: Me) -> Taker:
+    return Taker(me.study_id, me.subject_id, me.principal, me.actor, me.principal.username, "participant", BASE,
+                 BASE + "?done={instrument}:{entry}", me)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Asking:
-    me: Me
+    taker: Taker
     definition: StudyDefinition
     instrument: Instrument
     due: Due
 
+    @property
+    def action(self) -> str:
+        if self.taker.mode == "participant":
+            return f"{self.taker.action}/{self.instrument.id}/{self.due.entry.entry}"
+        return self.taker.action
 
-def _asking(request: Request, principal: Principal, instrument_id: str, entry: str) -> Asking:
-    me = participant_of(principal)
-    definition = _definition(request, me.study_id)
+
+def asking_for(request: Request, taker: Taker, instrument_id: str, entry: str) -> Asking:
+    """The entry to ask, if its window is open now and it is not completed (NotFound otherwise)."""
+    definition = _definition(request, taker.study_id)
+    with platform_of(request).engine.connect() as connection:
+        state = participant_state(connection, taker.study_id, taker.subject_id)
+        facts = facts_of(connection, definition, taker.study_id, taker.subject_id)
     due = next(
-        (d for d in _due(request, me, definition) if d.instrument.id == instrument_id and d.entry.entry == entry),
+        (
+            d
+            for d in due_entries(definition, state, facts, platform_of(request).clock.now())
+            if d.instrument.id == instrument_id and d.entry.entry == entry
+        ),
         None,
     )
     if due is None:
@@ -167,7 +204,7 @@ def _asking(request: Request, principal: Principal, instrument_id: str, entry: s
         raise NotFound(f"{instrument_id} {entry} is already completed", field="entry")
     if due.status == "upcoming":
         raise NotFound(f"{instrument_id} {entry} opens at {due.entry.opens:%H:%M}", field="entry")
-    return Asking(me, definition, due.instrument, due)
+    return Asking(taker, definition, due.instrument, due)
 
 
 def _shown(instrument: Instrument, answers: dict[str, str]) -> list[InstrumentItem]:
@@ -184,17 +221,22 @@ def _screen(
 ) -> Response:
     shown = _shown(asking.instrument, answers)
     answers = {k: v for k, v in answers.items() if k in {item.id for item in shown}}
+    taker = asking.taker
     context: dict[str, Any] = {
-        "me": asking.me,
+        "me": taker.me,
+        "taker": taker,
         "instrument": asking.instrument,
         "entry": asking.due.entry,
         "label": entry_label(asking.definition, asking.due.entry.entry),
         "answers": answers,
         "client_id": client_id,
         "errors": errors or {},
-        "action": f"{BASE}/{asking.instrument.id}/{asking.due.entry.entry}",
-        **_app_context(asking.me),
+        "action": asking.action,
+        "due_url": "",
+        "submit_url": "",
     }
+    if taker.me is not None and taker.app:
+        context.update(_app_context(taker.me))
     if at == REVIEW:
         context["shown"] = shown
         name = "participant/questionnaire_review.html"
@@ -204,15 +246,19 @@ def _screen(
         context.update(item=item, number=position + 1, total=len(shown), first=position == 0)
         name = "participant/questionnaire.html"
     status = 422 if errors else 200
-    return page(request, name, context, principal=asking.me.principal, status_code=status)
+    return page(request, name, context, principal=taker.principal, status_code=status)
+
+
+def first_screen(request: Request, asking: Asking) -> Response:
+    """The first question (a fresh `client_id` for this completion)."""
+    first = _shown(asking.instrument, {})[0]
+    return _screen(request, asking, {}, first.id, str(uuid.uuid4()))
 
 
 @router.get("/questionnaires/{instrument_id}/{entry}")
 def start(instrument_id: str, entry: str, request: Request, principal: User) -> Response:
-    """The first question (a fresh `client_id` for this completion)."""
-    asking = _asking(request, principal, instrument_id, entry)
-    first = _shown(asking.instrument, {})[0]
-    return _screen(request, asking, {}, first.id, str(uuid.uuid4()))
+    """The first question."""
+    return first_screen(request, asking_for(request, phone_taker(participant_of(principal)), instrument_id, entry))
 
 
 def _posted_answers(instrument: Instrument, posted: FormData) -> tuple[dict[str, str], str]:
@@ -233,7 +279,12 @@ def _posted_answers(instrument: Instrument, posted: FormData) -> tuple[dict[str,
 @router.post("/questionnaires/{instrument_id}/{entry}")
 def step(instrument_id: str, entry: str, request: Request, principal: User, posted: Posted) -> Response:
     """Next, Back, Change (from the review) or Submit; answers so far travel in the form."""
-    asking = _asking(request, principal, instrument_id, entry)
+    taker = phone_taker(participant_of(principal))
+    return take_step(request, asking_for(request, taker, instrument_id, entry), posted)
+
+
+def take_step(request: Request, asking: Asking, posted: FormData) -> Response:
+    """One step of the questionnaire: the next screen, the review, or the submission."""
     instrument = asking.instrument
     answers, at = _posted_answers(instrument, posted)
     client_id = str(posted.get("client_id") or uuid.uuid4())
@@ -253,8 +304,7 @@ def step(instrument_id: str, entry: str, request: Request, principal: User, post
     problem = _problem(item, answers.get(at))
     if problem is not None:
         return _screen(request, asking, answers, at, client_id, {f"answers.{at}": problem})
-    following = shown.index(at) + 1 if at in shown else len(shown)
-    return _screen(request, asking, answers, shown[following] if following < len(shown) else REVIEW, client_id)
+    return _screen(request, asking, answers, shown[index + 1] if index + 1 < len(shown) else REVIEW, client_id)
 
 
 def _problem(item: InstrumentItem, answer: str | None) -> str | None:
@@ -264,31 +314,31 @@ def _problem(item: InstrumentItem, answer: str | None) -> str | None:
 
 
 def _submit(request: Request, asking: Asking, answers: dict[str, str], client_id: str, device_time: str) -> Response:
-    me = asking.me
+    taker = asking.taker
     now = platform_of(request).clock.now().astimezone(asking.due.entry.opens.tzinfo)
     completed_at = device_time or now.isoformat(timespec="seconds")
     body = SubmissionRequest(
         instrument=asking.instrument.id, entry=asking.due.entry.entry, client_id=client_id, answers=answers,
-        completed_at=completed_at, mode="participant",
+        completed_at=completed_at, mode=taker.mode,
     )  # fmt: skip
     command = cmd.SubmitQuestionnaire(
-        me.subject_id, body.instrument, body.entry, body.client_id, dict(body.answers), completed_at
+        taker.subject_id, body.instrument, body.entry, body.client_id, dict(body.answers), completed_at, taker.mode
     )
 
     def work(uow: UnitOfWork) -> handlers.Submitted:
-        return handlers.submit_questionnaire(uow, me.study_id, me.principal.username, command)
+        return handlers.submit_questionnaire(uow, taker.study_id, taker.username, command)
 
     def render(result: handlers.Submitted, events: list[RecordedEvent]) -> tuple[int, dict[str, Any]]:
         return 201, submission_json(result.events)
 
     try:
-        run(request, me.actor, body, work, render)
+        run(request, taker.actor, body, work, render)
     except TrialStackError as error:
         field = error.field or ""
         if field.startswith("answers.") and asking.instrument.item(field[8:]) is not None:
             return _screen(request, asking, answers, field[8:], client_id, {field: error.message})
         return _screen(request, asking, answers, REVIEW, client_id, {"submit": error.message})
-    return redirect(request, f"{BASE}?done={asking.instrument.id}:{asking.due.entry.entry}")
+    return redirect(request, taker.done.format(instrument=asking.instrument.id, entry=asking.due.entry.entry))
 
 
 def choice_kind(item: InstrumentItem) -> str:

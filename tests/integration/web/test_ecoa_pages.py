@@ -30,15 +30,13 @@ from trialstack.ledger.envelope import Actor
 
 TestClient = client_class()
 STAFF = Actor("user:cora", "study_coordinator")
-ADMIN = Actor("os:tester", "admin")
 EVENING = datetime(2026, 1, 6, 0, 30, tzinfo=UTC)  # 18:30 on 5 January in Chicago
 PHQ9 = {f"PHQ{n:02d}": "0" for n in range(1, 10)} | {"PHQ09": "2", "PHQ10": "1"}
 
 
-@pytest.fixture
-def subject(loaded: Platform, clock: FixedClock) -> str:
-    """A consented subject at 0101 with DAY1 on 2026-01-05, whose participant account is `pat`; staff accounts."""
-    clock.set(EVENING)
+def _consented(loaded: Platform, account: str | None) -> str:
+    """A consented subject at 0101 with SCREENING and DAY1 on 2026-01-05; with an account activated by the
+    participant (the consent invitation) when `account` is given."""
     with loaded.unit_of_work(STAFF) as uow:
         subject_id = capture.screen_subject(uow, STUDY, capture_cmd.ScreenSubject(SITE_A, "2026-01-05")).subject_id
         uow.commit()
@@ -53,11 +51,24 @@ def subject(loaded: Platform, clock: FixedClock) -> str:
                 uow, STUDY, capture_cmd.RecordVisitDate(subject_id, VisitKey(visit), "2026-01-05")
             )
             uow.commit()
-    with loaded.unit_of_work(ADMIN) as uow:
-        identity.open_participant_account(
-            uow, identity_cmd.OpenParticipantAccount("pat", PASSWORD, STUDY, SITE_A, subject_id)
-        )
-        uow.commit()
+    if account is not None:
+        with loaded.unit_of_work(STAFF) as uow:
+            code = consent.invite_participant(uow, STUDY, SITE_A, consent_cmd.InviteParticipant(subject_id)).code
+            uow.commit()
+        with loaded.unit_of_work(Actor(f"user:{account}", "participant")) as uow:
+            consent.activate_participant(uow, consent_cmd.ActivateParticipant(code, account, PASSWORD))
+            identity.open_participant_account(
+                uow, identity_cmd.OpenParticipantAccount(account, PASSWORD, STUDY, SITE_A, subject_id)
+            )
+            uow.commit()
+    return subject_id
+
+
+@pytest.fixture
+def subject(loaded: Platform, clock: FixedClock) -> str:
+    """A consented subject at 0101 with DAY1 on 2026-01-05, whose participant account is `pat`; staff accounts."""
+    clock.set(EVENING)
+    subject_id = _consented(loaded, "pat")
     add_user(loaded, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     add_user(loaded, "ivan", Role.INVESTIGATOR, frozenset({SITE_A}))
     add_user(loaded, "bea", Role.STUDY_COORDINATOR, frozenset({SITE_B}))
@@ -190,3 +201,71 @@ def test_the_offline_assets_are_served_from_here(loaded: Platform, subject: str)
     assert client.get("/static/ecoa/manifest.webmanifest").json()["scope"] == "/participant/"
     assert client.get("/static/ecoa-offline.js").status_code == 200
     assert client.get("/static/vendor/chart-4.6.2.umd.js").text.startswith("/*!\n * Chart.js v4.6.2")
+
+
+def test_the_site_tablet_is_handed_to_the_participant_and_taken_back_with_a_password(
+    loaded: Platform, subject: str
+) -> None:
+    coordinator = _client(loaded, "cora")
+    url = f"/studies/{STUDY}/subjects/{subject}/questionnaires"
+    page = coordinator.get(url)
+    assert "On the site tablet today" in page.text and "password of their account (pat)" in page.text
+    handover = {"csrf_token": _form(page.text)["csrf_token"], "instrument": "PHQ9", "entry": "DAY1"}
+    diary = coordinator.post(f"{url}/tablet", data={**handover, "instrument": "DIARY", "entry": "2026-01-05"})
+    assert diary.status_code == 422 and "on their phone" in diary.text
+    handed = coordinator.post(f"{url}/tablet", data=handover)
+    assert handed.status_code == 303 and handed.headers["location"] == "/tablet"
+    for elsewhere in (f"/studies/{STUDY}", url, f"/api/v1/studies/{STUDY}/ecoa/alerts", "/participant"):
+        blocked = coordinator.get(elsewhere)
+        assert blocked.status_code == 303 and blocked.headers["location"] == "/tablet", elsewhere
+    assert coordinator.post("/logout", data=handover).headers["location"] == "/tablet"
+    confirm = coordinator.get("/tablet")
+    assert "This questionnaire is for you" in confirm.text and "pat" in confirm.text
+    csrf = _form(confirm.text)["csrf_token"]
+    wrong = coordinator.post("/tablet/confirm", data={"csrf_token": csrf, "password": "not-it"})
+    assert wrong.status_code == 401
+    assert coordinator.get("/tablet/questionnaire").headers["location"] == "/tablet"
+    right = coordinator.post("/tablet/confirm", data={"csrf_token": csrf, "password": PASSWORD})
+    assert right.headers["location"] == "/tablet/questionnaire"
+    page = coordinator.get("/tablet/questionnaire")
+    assert "On the study tablet" in page.text and _progress(page.text) == "Question 1 of 10"
+    assert "Sign out" not in page.text and "ecoa-offline.js" not in page.text
+    for _ in range(9):
+        page = coordinator.post("/tablet/questionnaire", data={**_form(page.text), "answer": "0", "go": "next"})
+    assert "Check your answers" in page.text  # PHQ10 skipped: no problem reported
+    sent = coordinator.post("/tablet/questionnaire", data={**_form(page.text), "go": "submit"})
+    assert sent.headers["location"] == "/tablet/done"
+    with loaded.engine.connect() as connection:
+        (submitted,) = [e for e in store.read_stream(connection, "ecoa", f"{STUDY}/{subject}")
+                        if e.event_type == "QuestionnaireSubmitted"]  # fmt: skip
+    assert (submitted.payload["username"], submitted.payload["mode"], submitted.actor_id) == (
+        "pat", "site_tablet", "user:pat",
+    )  # fmt: skip
+    done = coordinator.get("/tablet/done")
+    assert "give the tablet back" in done.text
+    back = coordinator.post("/tablet/return", data={"csrf_token": csrf, "password": "not-it"})
+    assert back.status_code == 401 and coordinator.get(f"/studies/{STUDY}").status_code == 303
+    back = coordinator.post("/tablet/return", data={"csrf_token": csrf, "password": PASSWORD})
+    assert back.status_code == 303 and back.headers["location"] == url
+    assert coordinator.get(f"/studies/{STUDY}").status_code == 200
+    assert "Site tablet" in coordinator.get(url).text
+
+
+def test_without_an_account_the_coordinator_attests_the_handover(loaded: Platform, subject: str) -> None:
+    other = _consented(loaded, None)
+    coordinator = _client(loaded, "cora")
+    url = f"/studies/{STUDY}/subjects/{other}/questionnaires"
+    page = coordinator.get(url)
+    assert "you attest the handover" in page.text
+    handover = {"csrf_token": _form(page.text)["csrf_token"], "instrument": "GAD7", "entry": "DAY1"}
+    assert coordinator.post(f"{url}/tablet", data=handover).status_code == 422
+    assert coordinator.post(f"{url}/tablet", data={**handover, "attest": "yes"}).status_code == 303
+    page = coordinator.get(coordinator.get("/tablet").headers["location"])
+    for _ in range(7):
+        page = coordinator.post("/tablet/questionnaire", data={**_form(page.text), "answer": "1", "go": "next"})
+    assert coordinator.post("/tablet/questionnaire", data={**_form(page.text), "go": "submit"}).status_code == 303
+    with loaded.engine.connect() as connection:
+        (submitted,) = [e for e in store.read_stream(connection, "ecoa", f"{STUDY}/{other}")
+                        if e.event_type == "QuestionnaireSubmitted"]  # fmt: skip
+    assert (submitted.payload["username"], submitted.payload["mode"]) == ("cora", "site_tablet")
+    assert submitted.actor_id == "user:cora"

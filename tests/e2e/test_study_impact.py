@@ -59,6 +59,6 @@ def test_the_impact_names_affected_subjects_and_who_must_reconsent(database_url:
     engine.dispose()
     assert report["must_reconsent"] == active
     by_id = {(c["entity"], c["id"]): c for c in report["impact"]}
-    assert by_id[("consent_document", "ICF")]["subjects"] == active
+    assert by_id[("consent_version", "ICF 2.0")]["subjects"] == active
     assert by_id[("item", "VS.PULSE")]["subjects"] == with_pulse and with_pulse
     assert by_id[("visit", "WEEK2")]["fields"]["window"]["new"] == {"early": 4, "late": 4}

@@ -127,8 +127,9 @@ def amendment_impact(
         elif change.entity == "eligibility_criterion":
             subjects = _subjects(connection, study_id, ("screening",))
             note = "subjects still in screening are assessed against the new criteria"
-        elif change.entity == "consent_document":
-            subjects, note = _reconsent(connection, study_id, change.id, old, new)
+        elif change.entity == "consent_version" and change.kind is ChangeKind.ADDED:
+            document_id, label = change.id.split(" ", 1)
+            subjects, note = _reconsent(connection, study_id, document_id, label, old, new)
             reconsent |= set(subjects)
         else:
             continue

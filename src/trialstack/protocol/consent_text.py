@@ -8,6 +8,7 @@ that every page and the signed copy render one safe form of it, never the study'
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,14 @@ class Section:
     markdown: str
 
 
-def resolve_text_files(data: Any, base_dir: Path | None) -> list[Finding]:
-    """Replace each `file:` of a consent text by the file's content as `text` (the name is kept as `file`)."""
+def resolve_text_files(data: Any, base_dir: Path | None, attached: Mapping[str, str] | None = None) -> list[Finding]:
+    """Replace each `file:` of a consent text by the file's content as `text` (the name is kept as `file`).
+
+    Line endings become LF, so the text's SHA-256 does not depend on the platform that saved or uploaded it.
+
+    Files are read from `base_dir` (the study file's folder), or taken from `attached` (name → text, as uploaded
+    beside the study on the build page, matched by path or by file name).
+    """
     findings: list[Finding] = []
     documents = data.get("consent") if isinstance(data, dict) else None
     if not isinstance(documents, list):
@@ -41,14 +48,26 @@ def resolve_text_files(data: Any, base_dir: Path | None) -> list[Finding]:
                 if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "text" in entry:
                     continue
                 pointer = f"/consent/{d}/versions/{v}/texts/{t}/file"
-                text, problem = _read(entry["file"], base_dir)
+                text, problem = (
+                    _attached(entry["file"], attached) if attached is not None else _read(entry["file"], base_dir)
+                )
                 if problem is not None:
                     findings.append(Finding(pointer, problem))
                     continue
-                entry["text"] = text
+                entry["text"] = text.replace("\r\n", "\n")
                 if "format" not in entry and entry["file"].lower().endswith((".html", ".htm")):
                     entry["format"] = "html"
     return findings
+
+
+def _attached(name: str, attached: Mapping[str, str]) -> tuple[str, str | None]:
+    found = attached.get(name)
+    if found is None:
+        found = next((text for key, text in attached.items() if Path(key).name == Path(name).name), None)
+    if found is None:
+        given = ", ".join(sorted(attached)) or "none"
+        return "", f"consent text '{name}' was not attached with the study file (attached: {given})"
+    return found.removeprefix("\ufeff"), None
 
 
 def _read(name: str, base_dir: Path | None) -> tuple[str, str | None]:

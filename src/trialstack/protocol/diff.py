@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from trialstack.protocol.definition import StudyDefinition
+from trialstack.protocol.definition import ConsentVersion, StudyDefinition
 
 
 class ChangeKind(StrEnum):
@@ -115,6 +115,42 @@ def _diff_section(entity: str, old: BaseModel | None, new: BaseModel | None) -> 
             yield Change(entity, entity, ChangeKind.CHANGED, fields)
 
 
+def _version_json(version: ConsentVersion) -> dict[str, Any]:
+    """A consent version's fields, its texts by language and SHA-256 (the text itself is too long to show)."""
+    return {**_json(version, ["texts"]), "texts": {text.language: text.sha256 for text in version.texts}}
+
+
+def _consent_versions(old: StudyDefinition, new: StudyDefinition) -> Iterator[Change]:
+    """Versions added, removed or changed, per document (`ICF 2.0`); a document added or removed is one change."""
+    before = {document.id: document for document in old.consent}
+    for document in new.consent:
+        previous = before.get(document.id)
+        if previous is None:
+            continue
+        old_versions = {v.version: _version_json(v) for v in previous.versions}
+        new_versions = {v.version: _version_json(v) for v in document.versions}
+        for label, data in new_versions.items():
+            if label not in old_versions:
+                yield Change("consent_version", f"{document.id} {label}", ChangeKind.ADDED)
+            elif fields := _field_changes(old_versions[label], data):
+                yield Change("consent_version", f"{document.id} {label}", ChangeKind.CHANGED, fields)
+        for label in old_versions:
+            if label not in new_versions:
+                yield Change("consent_version", f"{document.id} {label}", ChangeKind.REMOVED)
+
+
+def _instruments(old: StudyDefinition, new: StudyDefinition) -> Iterator[Change]:
+    old_instruments = old.questionnaires.instruments if old.questionnaires else ()
+    new_instruments = new.questionnaires.instruments if new.questionnaires else ()
+    yield from _diff_entities("instrument", old_instruments, new_instruments, exclude=["items"])
+    before = {instrument.id: instrument for instrument in old_instruments}
+    for instrument in new_instruments:
+        if instrument.id in before:
+            yield from _diff_entities(
+                "instrument_item", before[instrument.id].items, instrument.items, prefix=f"{instrument.id}."
+            )
+
+
 def diff_definitions(old: StudyDefinition, new: StudyDefinition) -> StudyDiff:
     """Everything that differs between two definitions, entity by entity."""
     changes: list[Change] = [
@@ -137,7 +173,9 @@ def diff_definitions(old: StudyDefinition, new: StudyDefinition) -> StudyDiff:
     new_criteria = new.eligibility.criteria if new.eligibility else ()
     changes += _diff_section("eligibility", old.eligibility, new.eligibility)
     changes += _diff_entities("eligibility_criterion", old_criteria, new_criteria)
-    changes += _diff_entities("consent_document", old.consent, new.consent)
+    changes += _diff_entities("consent_document", old.consent, new.consent, exclude=["versions"])
+    changes += _consent_versions(old, new)
+    changes += _instruments(old, new)
     changes += _diff_section("randomization", old.randomization, new.randomization)
     changes += _diff_section("blinding", old.blinding, new.blinding)
     return StudyDiff(old.study.protocol_version, new.study.protocol_version, tuple(changes))

@@ -7,6 +7,7 @@ and CDISC ODM / USDM to the standards importers: `protocol` knows nothing of `st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,17 +37,22 @@ class YamlCheck:
         return self.definition
 
 
-def check_study_yaml(text: str, *, file: str = "<string>", base_dir: Path | None = None) -> YamlCheck:
+def check_study_yaml(
+    text: str, *, file: str = "<string>", base_dir: Path | None = None, attached: Mapping[str, str] | None = None
+) -> YamlCheck:
     """Parse, validate the structure, then the semantics: every problem at once, in file order.
 
-    Consent texts named by `file:` are read from `base_dir` (the study file's folder; None: they must be inline).
+    Consent texts named by `file:` are read from `base_dir` (the study file's folder) or taken from `attached`
+    (uploaded beside it); with neither, they must be inline (`text:`).
     """
     source, findings = compose_yaml(text, file)
     definition = None
     if source.parsed:
-        findings += resolve_text_files(source.data, base_dir)
+        unreadable = resolve_text_files(source.data, base_dir, attached)
+        findings += unreadable
+        unread = {finding.pointer.rsplit("/", 1)[0] for finding in unreadable}
         result = build_definition(source.data)
-        findings += result.findings
+        findings += [finding for finding in result.findings if finding.pointer not in unread]
         if result.definition is not None:
             semantic = validate_definition(result.definition, pruned=frozenset(result.pruned))
             findings += [replace(finding, pointer=result.original_pointer(finding.pointer)) for finding in semantic]
@@ -55,6 +61,6 @@ def check_study_yaml(text: str, *, file: str = "<string>", base_dir: Path | None
     return YamlCheck(file, None if problems else definition, problems)
 
 
-def load_study_yaml(text: str, *, file: str = "<string>") -> StudyDefinition:
+def load_study_yaml(text: str, *, file: str = "<string>", base_dir: Path | None = None) -> StudyDefinition:
     """The definition in `text`, or StudyDefinitionError listing every problem."""
-    return check_study_yaml(text, file=file).definition_or_raise()
+    return check_study_yaml(text, file=file, base_dir=base_dir).definition_or_raise()

@@ -54,27 +54,52 @@ def build_page(study_id: str, request: Request, principal: User) -> Response:
     return page(request, "build.html", context, principal=principal, study_id=study_id)
 
 
+def _read_upload(upload: UploadFile, field: str) -> str:
+    raw = upload.file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise InvalidInput(f"{upload.filename} has more than {MAX_BYTES} bytes", field=field)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{upload.filename} is not UTF-8 text", field=field) from None
+
+
 def _uploaded(posted: FormData) -> tuple[str, str]:
     """The YAML text and its file name: an uploaded file, or the text carried from the check to the publish step."""
     upload = posted.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        raw = upload.file.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise InvalidInput(f"the file has more than {MAX_BYTES} bytes", field="file")
-        try:
-            return raw.decode("utf-8-sig"), upload.filename
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{upload.filename} is not UTF-8 text", field="file") from None
+        return _read_upload(upload, "file"), upload.filename
     source = posted.get("source")
     if isinstance(source, str) and source.strip():
         return source, text(posted, "filename") or "study.yaml"
     raise InvalidInput("choose a study definition file (YAML)", field="file")
 
 
-def _check(request: Request, study_id: str, source: str, filename: str) -> dict[str, Any]:
+def _attachments(posted: FormData) -> dict[str, str]:
+    """Files uploaded beside the study (consent texts it names with `file:`), or carried from the check step."""
+    attached = {
+        upload.filename: _read_upload(upload, "attachments")
+        for upload in posted.getlist("attachments")
+        if isinstance(upload, UploadFile) and upload.filename
+    }
+    names, texts = posted.getlist("attachment_name"), posted.getlist("attachment_text")
+    attached.update(
+        {str(n): str(t) for n, t in zip(names, texts, strict=False) if isinstance(n, str) and isinstance(t, str)}
+    )
+    if sum(len(t) for t in attached.values()) > MAX_BYTES * 4:
+        raise InvalidInput("the attached files are too large", field="attachments")
+    return attached
+
+
+def _check(request: Request, study_id: str, source: str, filename: str, attached: dict[str, str]) -> dict[str, Any]:
     """Problems, or the version hash with its diff and impact against the version in force."""
-    checked = check_study_yaml(source, file=filename)
-    result: dict[str, Any] = {"problems": checked.problems, "filename": filename, "source": source}
+    checked = check_study_yaml(source, file=filename, attached=attached)
+    result: dict[str, Any] = {
+        "problems": checked.problems,
+        "filename": filename,
+        "source": source,
+        "attachments": attached,
+    }
     if checked.definition is None:
         return result
     if checked.definition.study.id != study_id:
@@ -99,7 +124,7 @@ def check(study_id: str, request: Request, principal: User, posted: Posted) -> R
     context: dict[str, Any] = {**_history(request, study_id), "errors": {}, "check": None}
     try:
         source, filename = _uploaded(posted)
-        context["check"] = _check(request, study_id, source, filename)
+        context["check"] = _check(request, study_id, source, filename, _attachments(posted))
     except TrialStackError as error:
         context["errors"] = errors_of(error)
     status = 200 if context["check"] is not None and not context["check"]["problems"] else 422
@@ -113,7 +138,7 @@ def publish(study_id: str, request: Request, principal: User, posted: Posted) ->
     context: dict[str, Any] = {**_history(request, study_id), "errors": {}, "check": None}
     try:
         source, filename = _uploaded(posted)
-        checked = _check(request, study_id, source, filename)
+        checked = _check(request, study_id, source, filename, _attachments(posted))
         context["check"] = checked
         if checked["problems"]:
             raise InvalidInput("the file has problems: fix them before publishing", field="file")

@@ -109,6 +109,8 @@ def test_study_builder_checks_a_file_and_publishes_an_amendment(login: Login, tm
     expect(page.get_by_role("button", name="Publish this version")).to_have_count(0)
 
     page.get_by_label("Study definition").set_input_files(amended)
+    texts = sorted((REPO_ROOT / "studies" / "demo" / "consent").glob("icf-1.0-*.md"))
+    page.get_by_label("Consent texts").set_input_files(texts)
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#version-hash")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     expect(page.locator(".diff")).to_contain_text("VS.PULSE")

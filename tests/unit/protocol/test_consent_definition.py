@@ -129,3 +129,19 @@ def test_html_is_reduced_to_safe_markdown() -> None:
     assert "script" not in markdown and "onclick" not in markdown and "alert" not in markdown
     assert "## Risks" in markdown and "**dizzy**" in markdown and "- one" in markdown
     assert [s.title for s in split_sections(html, "Doc", html=True)] == ["Risks"]
+
+
+def test_texts_attached_beside_an_uploaded_study_are_used_and_line_endings_do_not_matter() -> None:
+    from trialstack.protocol.yaml_loader import check_study_yaml
+
+    source = (DEMO / "study.yaml").read_text(encoding="utf-8")
+    texts = {path.name: path.read_text(encoding="utf-8") for path in (DEMO / "consent").glob("*.md")}
+    unix = check_study_yaml(source, attached=texts)
+    windows = check_study_yaml(source, attached={k: v.replace("\n", "\r\n") for k, v in texts.items()})
+    assert unix.ok and windows.ok and unix.definition == windows.definition
+    missing = check_study_yaml(source, attached={}).problems
+    assert [p.pointer for p in missing] == [
+        "/consent/0/versions/0/texts/0/file",
+        "/consent/0/versions/0/texts/1/file",
+    ]
+    assert "was not attached" in missing[0].message

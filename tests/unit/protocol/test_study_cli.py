@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -77,6 +78,7 @@ def test_diff_of_a_study_with_itself_is_empty() -> None:
 
 
 def test_diff_json(tmp_path: Path) -> None:
+    shutil.copytree(DEMO.parent / "consent", tmp_path / "consent")
     amended = tmp_path / "amended.yaml"
     amended.write_text(
         DEMO.read_text(encoding="utf-8").replace("window: {early: 5, late: 5}", "window: {early: 7, late: 5}")

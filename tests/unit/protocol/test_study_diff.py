@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.unit.protocol.conftest import DEMO_STUDY
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.diff import ChangeKind, diff_definitions
 from trialstack.protocol.yaml_loader import load_study_yaml
@@ -42,7 +43,10 @@ def amend(text: str) -> str:
             "      - id: HEIGHT\n",
         ),
         ("randomization:\n", EX07),
-        ('    version: "1.0"\n    title: Main study', '    version: "2.0"\n    title: Main study'),
+        (
+            '      - version: "1.0"\n        effective: 2026-01-05',
+            '      - version: "2.0"\n        effective: 2026-01-05',
+        ),
     ]
     for old, new in replacements:
         assert old in text, old
@@ -54,7 +58,9 @@ def amend(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def versions(demo_text: str) -> tuple[StudyDefinition, StudyDefinition]:
-    return load_study_yaml(demo_text), load_study_yaml(amend(demo_text))
+    return load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent), load_study_yaml(
+        amend(demo_text), base_dir=DEMO_STUDY.parent
+    )
 
 
 def _changes(versions: tuple[StudyDefinition, StudyDefinition]) -> dict[tuple[str, str], tuple[str, dict[str, object]]]:
@@ -66,7 +72,7 @@ def _changes(versions: tuple[StudyDefinition, StudyDefinition]) -> dict[tuple[st
 
 
 def test_identical_definitions_have_no_changes(demo_text: str) -> None:
-    definition = load_study_yaml(demo_text)
+    definition = load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent)
     assert diff_definitions(definition, definition).is_empty
 
 
@@ -88,7 +94,8 @@ def test_amendment_lists_each_change_with_old_and_new_values(versions: tuple[Stu
         ),
         ("edit_check", "VS-PP-PLAUSIBLE"): ("removed", {}),
         ("eligibility_criterion", "EX07"): ("added", {}),
-        ("consent_document", "ICF"): ("changed", {"version": ("1.0", "2.0")}),
+        ("consent_version", "ICF 2.0"): ("added", {}),
+        ("consent_version", "ICF 1.0"): ("removed", {}),
     }
 
 
@@ -96,16 +103,11 @@ def test_diff_is_json(versions: tuple[StudyDefinition, StudyDefinition]) -> None
     data = diff_definitions(*versions).to_json()
     assert json.loads(json.dumps(data)) == data
     assert (data["old"], data["new"]) == ("1.0", "2.0")
-    assert {
-        "entity": "consent_document",
-        "id": "ICF",
-        "change": "changed",
-        "fields": {"version": {"old": "1.0", "new": "2.0"}},
-    } in data["changes"]
+    assert {"entity": "consent_version", "id": "ICF 2.0", "change": "added"} in data["changes"]
 
 
 def test_reordering_is_not_a_change(demo_text: str) -> None:
-    definition = load_study_yaml(demo_text)
+    definition = load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent)
     reordered = definition.model_copy(
         update={"forms": tuple(reversed(definition.forms)), "edit_checks": tuple(reversed(definition.edit_checks))}
     )
@@ -113,7 +115,7 @@ def test_reordering_is_not_a_change(demo_text: str) -> None:
 
 
 def test_removed_and_added_forms(demo_text: str) -> None:
-    definition = load_study_yaml(demo_text)
+    definition = load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent)
     fewer = definition.model_copy(update={"forms": definition.forms[:-1]})
     diff = diff_definitions(definition, fewer)
     assert [(c.entity, c.id, c.kind) for c in diff.changes] == [("form", "DS", ChangeKind.REMOVED)]

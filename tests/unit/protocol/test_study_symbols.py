@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.protocol.conftest import DEMO_STUDY
 from trialstack.protocol.definition import ItemType
 from trialstack.protocol.rules import RuleType
 from trialstack.protocol.symbols import RULE_TYPES, refer, study_symbols
@@ -18,7 +19,7 @@ def test_every_data_type_has_a_rule_type() -> None:
 
 
 def test_a_form_sees_its_items_bare_and_every_form_qualified(demo_text: str) -> None:
-    symbols = study_symbols(load_study_yaml(demo_text))
+    symbols = study_symbols(load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent))
     vital_signs = symbols.for_form("VS")
     assert vital_signs["SYSBP"] is RuleType.NUMBER
     assert vital_signs["VS.SYSBP"] is RuleType.NUMBER
@@ -32,7 +33,7 @@ def test_a_form_sees_its_items_bare_and_every_form_qualified(demo_text: str) -> 
 
 
 def test_log_forms_run_outside_visits(demo_text: str) -> None:
-    symbols = study_symbols(load_study_yaml(demo_text))
+    symbols = study_symbols(load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent))
     adverse_events = symbols.for_form("AE")
     assert adverse_events["AESTDAT"] is RuleType.DATE
     assert "VISIT_DATE" not in adverse_events

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.protocol.conftest import DEMO_STUDY
 from trialstack.protocol.version import definition_from_canonical_json, study_version
 from trialstack.protocol.yaml_loader import load_study_yaml
 from trialstack.protocol.yaml_source import compose_yaml
@@ -19,7 +20,7 @@ _FREE_TEXT = frozenset({"name", "label", "message", "text", "title", "decode", "
 
 
 def _hash(text: str) -> str:
-    return study_version(load_study_yaml(text)).hash
+    return study_version(load_study_yaml(text, base_dir=DEMO_STUDY.parent)).hash
 
 
 def _data(text: str) -> Any:
@@ -55,7 +56,7 @@ def _free_text_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, 
 
 
 def test_hash_is_sha256_of_the_canonical_json(demo_text: str) -> None:
-    version = study_version(load_study_yaml(demo_text))
+    version = study_version(load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent))
     assert len(version.hash) == 64 and int(version.hash, 16) >= 0
     assert version.canonical_json.startswith(b'{"arms":')
     assert b" " not in version.canonical_json.split(b'"')[0]
@@ -102,7 +103,7 @@ def test_a_changed_number_changes_the_hash(minimal_text: str) -> None:
 
 
 def test_canonical_json_rebuilds_the_same_definition(demo_text: str) -> None:
-    version = study_version(load_study_yaml(demo_text))
+    version = study_version(load_study_yaml(demo_text, base_dir=DEMO_STUDY.parent))
     rebuilt = definition_from_canonical_json(version.canonical_json)
     assert rebuilt == version.definition
     assert study_version(rebuilt).hash == version.hash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -18,13 +19,37 @@ from trialstack.clock import FixedClock
 from trialstack.errors import TrialStackError
 from trialstack.ledger.projections import projections_checksum
 from trialstack.protocol.commands import PublishStudyVersion
+from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.settings import Settings
-from trialstack.simulation.simulator import DEFAULT_START, Simulation
+from trialstack.simulation.amendment import with_consent_version
+from trialstack.simulation.simulator import DEFAULT_START, Amendment, Simulation
 from trialstack.standards.loader import check_study_file
 
 DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
+AMENDMENT_REASON = "Amendment 1: new risk information (potassium)"
+SHOWN_PARTICIPANTS = 5
+CONSENT_EVENTS = (
+    "ParticipantActivated", "ConsentSigned", "ConsentCountersigned", "ConsentRecordedOnPaper", "ReconsentRequired",
+    "ConsentWithdrawn",
+)  # fmt: skip
+
+
+def consent_amendment(study: Path, definition: StudyDefinition) -> Amendment | None:
+    """Amendment 1 of a study with an ICF whose version 2.0 text ships beside it (the demo study): ICF 2.0 in
+    force from the day it is published, with a new ethics approval; every subject on study must consent again."""
+    text = study.parent / "consent" / "icf-2.0-en.md"
+    document = definition.consent_document("ICF")
+    if document is None or document.version("2.0") is not None or not text.is_file():
+        return None
+
+    def amend(current: StudyDefinition, day: date) -> tuple[StudyDefinition, str]:
+        ethics = f"EC-{day.year}-{day:%m%d}-A1"
+        texts = {"en": text.read_text(encoding="utf-8")}
+        return with_consent_version(current, "ICF", "2.0", day, ethics, texts), AMENDMENT_REASON
+
+    return amend
 
 
 def _remove_sqlite_file(url: str) -> None:
@@ -63,7 +88,8 @@ def demo_command(
             publish_study_version(uow, PublishStudyVersion(version, check.format, study.name))
             users, staff = create_demo_staff(uow, study_id, [site.id for site in definition.sites])
             uow.commit()
-        simulation = Simulation(platform, study_id, seed=seed, subjects=subjects, staff=staff)
+        amendment = consent_amendment(study, definition)
+        simulation = Simulation(platform, study_id, seed=seed, subjects=subjects, staff=staff, amendment=amendment)
         with progress_bar(f"simulating {study_id}", None) as advance:
             stats = simulation.run(advance)
         checksum = projections_checksum(platform.engine, platform.wiring)
@@ -78,6 +104,9 @@ def demo_command(
         console.print(f"  {name}: {stats[name]}")
     for name in ("EditCheckFailed", "QueryOpened", "QueryAnswered", "QueryClosed", "SourceDataVerified"):
         console.print(f"  {name}: {stats[name]}")
+    if definition.consent:
+        for name in CONSENT_EVENTS:
+            console.print(f"  {name}: {stats[name]}")
     console.print(f"refused commands: {refused}", highlight=False)
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)
@@ -87,3 +116,10 @@ def demo_command(
     for username, password, role, sites in users:
         table.add_row(username, password, role, ", ".join(sites))
     console.print(table)
+    participants = simulation.consent.participants
+    if participants:
+        title = f"Participant accounts ({len(participants)} opened from invitations; the first {SHOWN_PARTICIPANTS})"
+        table = Table("username", "password", "subject", title=title)
+        for participant in participants[:SHOWN_PARTICIPANTS]:
+            table.add_row(participant.username, participant.password, participant.subject_id)
+        console.print(table)

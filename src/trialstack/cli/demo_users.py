@@ -44,5 +44,6 @@ def create_demo_staff(uow: UnitOfWork, study_id: str, sites: list[str]) -> tuple
         coordinators,
         monitor=Actor("user:demo-monitor", Role.MONITOR.value),
         data_manager=Actor("user:demo-data-manager", Role.DATA_MANAGER.value),
+        study_builder=Actor("user:demo-study-builder", Role.STUDY_BUILDER.value),
     )
     return users, staff

@@ -25,16 +25,23 @@ from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.clock import FixedClock
 from trialstack.errors import DomainRuleViolation, TrialStackError
 from trialstack.ledger.envelope import Actor, RecordedEvent
+from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.definition import StudyDefinition, VisitType
+from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.readmodel import version_in_force
+from trialstack.protocol.version import study_version
 from trialstack.queries import commands as qcmd
 from trialstack.queries import handlers as queries
 from trialstack.queries.readmodel import get_query, list_queries
+from trialstack.simulation.consent import ConsentDesk, simulated_credentials
 from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 Action = Callable[[], None]
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+Amendment = Callable[[StudyDefinition, date], tuple[StudyDefinition, str]]
+"""Builds a protocol amendment on a day: the amended definition and the reason for the change."""
+RECONSENT_REFUSAL = "is refused: re-consent to "
 
 
 class SimulationBug(RuntimeError):
@@ -50,6 +57,7 @@ class Staff:
     coordinators: dict[str, Actor]
     monitor: Actor = field(default_factory=lambda: Actor("user:monitor", "monitor"))
     data_manager: Actor = field(default_factory=lambda: Actor("user:datamanager", "data_manager"))
+    study_builder: Actor = field(default_factory=lambda: Actor("user:studybuilder", "study_builder"))
 
     def coordinator(self, site_id: str) -> Actor:
         return self.coordinators.get(site_id) or Actor(f"user:coordinator.{site_id}", "study_coordinator")
@@ -66,6 +74,17 @@ class SubjectRun:
     pending_sdv: int = 0
     ae_records: int = 0
     cm_records: int = 0
+    username: str | None = None
+    """The subject's participant account (eConsent sites)."""
+    uses_app: bool | None = None
+    typed_name: str | None = None
+    signed: dict[str, str] = field(default_factory=dict)
+    """Consent document → the version the subject signed."""
+    parts: set[tuple[str, str]] = field(default_factory=set)
+    """(document, optional part) the subject said Yes to."""
+    reconsent_due: bool = False
+    withdrawn_documents: set[str] = field(default_factory=set)
+    withdrawn: bool = False
 
 
 class Simulation:
@@ -79,8 +98,11 @@ class Simulation:
         start: datetime = DEFAULT_START,
         follow_up_days: int = 75,
         staff: Staff | None = None,
+        amendment: Amendment | None = None,
     ) -> None:
-        """`follow_up_days` after the last screening the data are cut: later subjects are still on treatment."""
+        """`follow_up_days` after the last screening the data are cut: later subjects are still on treatment.
+
+        `amendment`, when given, is published halfway between the start and the data cut."""
         if not isinstance(platform.clock, FixedClock):
             raise TrialStackError("the simulation needs a platform with a FixedClock (it sets the time of each action)")
         self.platform = platform
@@ -104,6 +126,8 @@ class Simulation:
         self._last_refusal = ""
         self._queue: list[tuple[datetime, int, Action]] = []
         self._order = itertools.count()
+        self.amendment = amendment
+        self.consent = ConsentDesk(self)
 
     def at(self, when: datetime, action: Action) -> None:
         heapq.heappush(self._queue, (when, next(self._order), action))
@@ -116,12 +140,15 @@ class Simulation:
             site = self.rng.choice(sites)
             self.at(moment, partial(self._screen, site))
         data_cut = moment + timedelta(days=self.follow_up_days)
-        while self._queue and self._queue[0][0] <= data_cut:
-            when, _, action = heapq.heappop(self._queue)
-            self.clock.set(when)
-            action()
-            if advance is not None:
-                advance(1)
+        if self.amendment is not None:
+            self.at(self.start + (data_cut - self.start) / 2, self._amend)
+        with simulated_credentials(random.Random(self.rng.random())):
+            while self._queue and self._queue[0][0] <= data_cut:
+                when, _, action = heapq.heappop(self._queue)
+                self.clock.set(when)
+                action()
+                if advance is not None:
+                    advance(1)
         self.clock.set(data_cut)
         return self.stats
 
@@ -138,6 +165,11 @@ class Simulation:
         except DomainRuleViolation as refusal:
             self.refusals[self._refusal_reason(handler, refusal, args)] += 1
             self._last_refusal = refusal.message
+            run = self._runs.get(str(getattr(args[0], "subject_id", ""))) if args else None
+            if run is not None and run.reconsent_due and not run.withdrawn and RECONSENT_REFUSAL in refusal.message:
+                # The subject came to the visit before re-consenting: the site obtains it there, then saves again.
+                self.consent.obtain(run)
+                return None if run.reconsent_due else self._do(actor, handler, *args)
             return None
         except TrialStackError as error:
             raise SimulationBug(
@@ -153,7 +185,7 @@ class Simulation:
     @staticmethod
     def _refusal_reason(handler: Callable[..., Any], refusal: DomainRuleViolation, args: tuple[Any, ...]) -> str:
         message = refusal.message
-        subject = getattr(args[0], "subject_id", None) if args else None
+        subject = next((getattr(arg, "subject_id", None) for arg in args if getattr(arg, "subject_id", None)), None)
         if subject:
             message = message.replace(subject, "<subject>")
         return f"{handler.__name__}: {ISO_DATE.sub('<date>', message)}"
@@ -177,6 +209,7 @@ class Simulation:
         subject_id = next(e.payload["subject_id"] for e in screened if e.event_type == "SubjectScreened")
         run = SubjectRun(str(subject_id), site_id, new_profile(self.rng), self.clock.now().date())
         self._runs[run.subject_id] = run
+        self.consent.obtain(run)
         screening = next((v for v in self.definition.schedule.visits if v.type is VisitType.SCREENING), None)
         if screening is not None:
             self._visit(run, screening.id, run.consent, week=-1)
@@ -305,6 +338,9 @@ class Simulation:
         if eos is not None:
             status = "WITHDRAWAL BY SUBJECT" if withdrawn else "COMPLETED"
             self._visit(run, eos.id, on, week=12, overrides={"DS": {"DSDECOD": status, "DSSTDAT": on.isoformat()}})
+        if withdrawn:
+            run.withdrawn = True
+            self.consent.withdraw(run, on)
         if not withdrawn:
             self._do(
                 self.staff.coordinator(run.site_id),
@@ -312,6 +348,28 @@ class Simulation:
                 cmd.CompleteSubject(run.subject_id, on.isoformat()),
             )
         self._later((25, 45), lambda: self._lock_if_clean(run))
+
+    # A protocol amendment with a new consent version, and the re-consent it asks for.
+    def _amend(self) -> None:
+        if self.amendment is None:
+            return
+        definition, reason = self.amendment(self.definition, self.clock.now().date())
+        command = PublishStudyVersion(study_version(definition), "yaml", "amendment", reason=reason)
+        published = self._do(self.staff.study_builder, _publish, command)
+        if published is None:
+            return
+        self.definition = definition
+        due = [self._runs[e.payload["subject_id"]] for e in published
+               if e.event_type == "ReconsentRequired" and e.payload["subject_id"] in self._runs]  # fmt: skip
+        for index, run in enumerate(due):
+            run.reconsent_due = True
+            if index == 0 or self.rng.random() < 0.15:
+                continue  # not re-consented before their next visit: refused there, re-consented on the spot
+            self._later((0, 3), partial(self._reconsent, run))
+
+    def _reconsent(self, run: SubjectRun) -> None:
+        if run.reconsent_due and not run.withdrawn:
+            self.consent.obtain(run)
 
     # Monitoring, queries and data management.
     def _monitor_visit(self, run: SubjectRun, key: FormKey) -> None:
@@ -384,3 +442,7 @@ class Simulation:
             self.stats["casebooks left open"] += 1
             return
         self._do(self.staff.data_manager, capture.lock_casebook, cmd.LockCasebook(run.subject_id))
+
+
+def _publish(uow: Any, study_id: str, command: PublishStudyVersion) -> None:
+    publish_study_version(uow, command)

@@ -51,6 +51,9 @@ def screened_subject(client: Any, who: dict[str, str]) -> str:
     created = client.post(f"{BASE}/subjects", json={"site_id": SITE_A, "screened_on": "2026-01-05"}, headers=who)
     assert created.status_code == 201, created.text
     subject = str(created.json()["subject_id"])
+    paper = {"document_id": "ICF", "version": "1.0", "signed_on": "2026-01-05", "choices": {"BIOBANK": False}}
+    recorded = client.post(f"{BASE}/subjects/{subject}/consent/paper", json=paper, headers=who)
+    assert recorded.status_code == 201, recorded.text  # the site records the signed consent before any data
     visit = client.put(f"{BASE}/subjects/{subject}/visits/SCREENING", json={"visit_date": "2026-01-05"}, headers=who)
     assert visit.status_code == 200, visit.text
     consent = {"items": {"ICDAT": {"value": "2026-01-05"}, "ICVERS": {"value": "1.0"}}}

@@ -4,16 +4,19 @@ longer have read "Not applicable", not "Enter the visit date first"; visits stil
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tests.consenting import consent_on_paper
 from tests.integration.identity.support import PASSWORD, SITE_A, STUDY, add_user, client_class
 from trialstack.api.app import create_app
 from trialstack.bootstrap import Platform
 from trialstack.capture import commands as cmd
 from trialstack.capture import handlers
 from trialstack.capture.refs import FormKey, VisitKey
+from trialstack.clock import FixedClock
 from trialstack.identity.policy import Role
 from trialstack.ledger.envelope import Actor
 from trialstack.protocol.definition import VisitType
@@ -36,23 +39,24 @@ def _form(platform: Platform, subject: str, form: str, **values: str) -> None:
 
 
 def _screened(platform: Platform) -> str:
-    subject = _run(platform, handlers.screen_subject, cmd.ScreenSubject(SITE_A, "2025-12-01"))
-    _run(platform, handlers.record_visit_date, cmd.RecordVisitDate(subject, VisitKey("SCREENING"), "2025-12-01"))
-    _form(platform, subject, "SCREENING.IC", ICDAT="2025-12-01", ICVERS="1.0")
+    subject = _run(platform, handlers.screen_subject, cmd.ScreenSubject(SITE_A, "2026-01-05"))
+    consent_on_paper(platform, STUDY, subject, "2026-01-05")
+    _run(platform, handlers.record_visit_date, cmd.RecordVisitDate(subject, VisitKey("SCREENING"), "2026-01-05"))
+    _form(platform, subject, "SCREENING.IC", ICDAT="2026-01-05", ICVERS="1.0")
     return subject
 
 
 def _withdrawn(platform: Platform) -> str:
-    """Eligible, enrolled on 2 January 2026, withdrawn on 5 January (the clock's today)."""
+    """Eligible, enrolled on 6 February 2026, withdrawn on 9 February (the clock's today)."""
     subject = _screened(platform)
     _form(
         platform, subject, "SCREENING.DM", BRTHDAT="1970-03-01", SEX="M", RACE="WHITE", ETHNIC="NOT HISPANIC OR LATINO"
     )
-    vitals = {"VSDAT": "2025-12-01", "SYSBP": "165", "DIABP": "95", "PULSE": "72", "WEIGHT": "80.5", "HEIGHT": "175"}
+    vitals = {"VSDAT": "2026-01-05", "SYSBP": "165", "DIABP": "95", "PULSE": "72", "WEIGHT": "80.5", "HEIGHT": "175"}
     _form(platform, subject, "SCREENING.VS", **vitals)
     labs = {
         "LBPERF": "Y",
-        "LBDAT": "2025-12-01",
+        "LBDAT": "2026-01-05",
         "K": "4.4",
         "SODIUM": "140",
         "CREAT": "0.9",
@@ -60,11 +64,17 @@ def _withdrawn(platform: Platform) -> str:
         "GLUC": "95",
     }
     _form(platform, subject, "SCREENING.LB", **labs)
-    _run(platform, handlers.record_visit_date, cmd.RecordVisitDate(subject, VisitKey("DAY1"), "2026-01-02"))
+    _run(platform, handlers.record_visit_date, cmd.RecordVisitDate(subject, VisitKey("DAY1"), "2026-02-06"))
     _form(platform, subject, "DAY1.IE", IEINC03="Y", IEEXC02="N", IEEXC04="N", IEYN="Y")
-    _run(platform, handlers.enrol_subject, cmd.EnrolSubject(subject, "2026-01-02"))
-    _run(platform, handlers.withdraw_subject, cmd.WithdrawSubject(subject, "2026-01-05", "withdrew consent"))
+    _run(platform, handlers.enrol_subject, cmd.EnrolSubject(subject, "2026-02-06"))
+    _run(platform, handlers.withdraw_subject, cmd.WithdrawSubject(subject, "2026-02-09", "withdrew consent"))
     return subject
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Today is 9 February 2026: screened on 5 January (the day ICF 1.0 took effect), Day 1 on 6 February."""
+    return FixedClock(datetime(2026, 2, 9, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -98,7 +108,7 @@ def test_a_screen_failure_shows_every_later_visit_as_not_applicable(loaded: Plat
     on_study = _casebook(web, subject)
     assert "DAY1" in _prompted(on_study) and "Not applicable" not in on_study
     assert "+ Add unscheduled visit" in on_study and "+ Add record AE.1" in on_study
-    _run(loaded, handlers.screen_fail_subject, cmd.ScreenFailSubject(subject, "2026-01-05", "SBP above 179 mmHg"))
+    _run(loaded, handlers.screen_fail_subject, cmd.ScreenFailSubject(subject, "2026-02-09", "SBP above 179 mmHg"))
 
     html = _casebook(web, subject)
     assert _prompted(html) == set()

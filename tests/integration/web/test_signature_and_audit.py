@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.consenting import consent_on_paper
 from tests.e2e.web.support import Allocation
 from trialstack.bootstrap import Platform
 from trialstack.capture import commands as cmd
@@ -40,6 +41,7 @@ def subject(platform: Platform) -> str:
         subject_id = handlers.screen_subject(uow, STUDY, cmd.ScreenSubject("0101", "2026-01-05")).subject_id
         uow.commit()
     assert subject_id is not None
+    consent_on_paper(platform, STUDY, subject_id, "2026-01-05")
     with platform.unit_of_work(SITE) as uow:
         handlers.record_visit_date(uow, STUDY, cmd.RecordVisitDate(subject_id, VisitKey("SCREENING"), "2026-01-05"))
         items = {"ICDAT": cmd.ItemInput("2026-01-05"), "ICVERS": cmd.ItemInput("1.0")}

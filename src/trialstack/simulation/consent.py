@@ -19,10 +19,10 @@ import math
 import random
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
@@ -102,7 +102,8 @@ class ConsentDesk:
 
     def __init__(self, simulation: Simulation) -> None:
         self.sim = simulation
-        self.rng = simulation.rng
+        self.rng = random.Random(f"consent:{simulation.seed}")
+        """Its own generator: consent work leaves the draws of the rest of the simulation as they were."""
         self.electronic_sites = {site.id for site in simulation.definition.sites[::2]}
         self.participants: list[Participant] = []
         self._names: dict[str, str] = {}
@@ -240,7 +241,11 @@ class ConsentDesk:
         if run.parts and (self._part_withdrawals == 0 or self.rng.random() < 0.06):
             self._part_withdrawals += 1
             document_id, part = sorted(run.parts)[0]
-            self.sim._later((10, 40), lambda: self.withdraw_part(run, document_id, part))
+            self.later((10, 40), lambda: self.withdraw_part(run, document_id, part))
+
+    def later(self, days: tuple[int, int], action: Callable[[], None]) -> None:
+        offset = timedelta(days=self.rng.randint(*days), hours=self.rng.randint(1, 7))
+        self.sim.at(self.sim.clock.now() + offset, action)
 
     # Withdrawals ------------------------------------------------------------------------------------------------
     def withdraw_part(self, run: SubjectRun, document_id: str, part: str) -> None:

@@ -108,6 +108,7 @@ class Simulation:
         self.platform = platform
         self.clock: FixedClock = platform.clock
         self.study_id = study_id
+        self.seed = seed
         self.rng = random.Random(seed)
         self.subjects = subjects
         self.start = start
@@ -142,7 +143,7 @@ class Simulation:
         data_cut = moment + timedelta(days=self.follow_up_days)
         if self.amendment is not None:
             self.at(self.start + (data_cut - self.start) / 2, self._amend)
-        with simulated_credentials(random.Random(self.rng.random())):
+        with simulated_credentials(random.Random(f"invitations:{self.seed}")):
             while self._queue and self._queue[0][0] <= data_cut:
                 when, _, action = heapq.heappop(self._queue)
                 self.clock.set(when)
@@ -363,9 +364,9 @@ class Simulation:
                if e.event_type == "ReconsentRequired" and e.payload["subject_id"] in self._runs]  # fmt: skip
         for index, run in enumerate(due):
             run.reconsent_due = True
-            if index == 0 or self.rng.random() < 0.15:
+            if index == 0 or self.consent.rng.random() < 0.15:
                 continue  # not re-consented before their next visit: refused there, re-consented on the spot
-            self._later((0, 3), partial(self._reconsent, run))
+            self.consent.later((0, 3), partial(self._reconsent, run))
 
     def _reconsent(self, run: SubjectRun) -> None:
         if run.reconsent_due and not run.withdrawn:

@@ -25,7 +25,7 @@ def amended(tmp_path: Path) -> Path:
         "        reconsent: {}\n        texts:\n          - {language: en, file: consent/icf-2.0-en.md}\n"
     )
     changed = (
-        source.replace("\nblinding:", "\n" + icf_2_0 + "\nblinding:")
+        source.replace("\nquestionnaires:", "\n" + icf_2_0 + "\nquestionnaires:")
         .replace("      day: 15\n      window: {early: 3, late: 3}", "      day: 15\n      window: {early: 4, late: 4}")
         .replace("label: Pulse rate, seated", "label: Pulse rate, seated (radial)")
         .replace('protocol_version: "1.0"', 'protocol_version: "2.0"')

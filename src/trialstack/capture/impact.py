@@ -72,15 +72,12 @@ def _visit_subjects(connection: Connection, study_id: str, visit_id: str) -> lis
 
 
 def _reconsent(
-    connection: Connection, study_id: str, document_id: str, old: StudyDefinition, new: StudyDefinition
+    connection: Connection, study_id: str, document_id: str, label: str, old: StudyDefinition, new: StudyDefinition
 ) -> tuple[list[str], str]:
     """Subjects on study at the sites a new version asking for re-consent covers (epochs narrow it at publication)."""
-    before, after = old.consent_document(document_id), new.consent_document(document_id)
-    asking = [
-        v
-        for v in (after.versions if after else ())
-        if v.reconsent is not None and (not before or not before.version(v.version))
-    ]
+    after = new.consent_document(document_id)
+    added = after.version(label) if after is not None and old.consent_document(document_id) is not None else None
+    asking = [added] if added is not None and added.reconsent is not None else []
     if not asking:
         return [], "no new version asks for re-consent: subjects sign the version in force when they consent"
     statement = select(subject_table.c.subject_id, subject_table.c.site_id).where(

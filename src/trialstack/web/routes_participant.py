@@ -504,6 +504,9 @@ def _sign_context(request: Request, me: Me, reading: Reading, progress: dict[str
         "now": when(now),
         "totp": bool(account and account.totp),
         "printed_name": "",
+        "signed_by": "participant",
+        "relationship": "",
+        "witness_name": "",
     }
 
 
@@ -554,6 +557,9 @@ def sign(document_id: str, request: Request, principal: User, posted: Posted) ->
         answers=dict(progress["answers"]),
         choices=choices,
         attempts={q: int(n) for q, n in progress["attempts"].items()},
+        signed_by=text(posted, "signed_by") or "participant",
+        representative_relationship=text(posted, "representative_relationship"),
+        witness_name=text(posted, "witness_name"),
     )
 
     def work(uow: UnitOfWork) -> list[RecordedEvent]:
@@ -570,26 +576,37 @@ def sign(document_id: str, request: Request, principal: User, posted: Posted) ->
         progress["back"] = {"section": error.section, "message": message}
         return _keep(request, redirect(request, f"{base}/section/{error.section}"), reading, progress)
     except (SignatureRejected, TooManyAttempts) as error:
-        return _sign_error(request, me, reading, progress, {"password": error.message}, printed_name)
+        return _sign_error(request, me, reading, progress, {"password": error.message}, printed_name, posted)
     except DomainRuleViolation as error:
         unread = _sections_field(error)
         if unread is not None:
             progress["read"].pop(str(unread), None)
             return _keep(request, redirect(request, f"{base}/section/{unread}"), reading, progress)
-        return _sign_error(request, me, reading, progress, errors_of(error), printed_name)
+        return _sign_error(request, me, reading, progress, errors_of(error), printed_name, posted)
     except (InvalidInput, TrialStackError) as error:
         if (error.field or "").startswith("answers."):
             return _keep(request, redirect(request, f"{base}/questions"), reading, progress)
-        return _sign_error(request, me, reading, progress, errors_of(error), printed_name)
+        return _sign_error(request, me, reading, progress, errors_of(error), printed_name, posted)
     response = redirect(request, f"{base}/signed")
     response.delete_cookie(PROGRESS_COOKIE, path="/participant")
     return response
 
 
 def _sign_error(
-    request: Request, me: Me, reading: Reading, progress: dict[str, Any], errors: dict[str, str], printed_name: str
+    request: Request,
+    me: Me,
+    reading: Reading,
+    progress: dict[str, Any],
+    errors: dict[str, str],
+    printed_name: str,
+    posted: FormData,
 ) -> Response:
     context = {**_sign_context(request, me, reading, progress), "errors": errors, "printed_name": printed_name}
+    context.update(
+        signed_by=text(posted, "signed_by") or "participant",
+        relationship=text(posted, "representative_relationship") or "",
+        witness_name=text(posted, "witness_name") or "",
+    )
     if GENERAL in errors and "password" not in errors and "printed_name" not in errors:
         context["general"] = errors[GENERAL]
     response = _page(request, "participant/sign.html", context, me, status=422)

@@ -5,11 +5,13 @@ nothing."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.conftest import REPO_ROOT
 from tests.integration.identity.support import PASSWORD, SITE_A, SITE_B, STUDY, add_user, client_class
@@ -331,14 +333,39 @@ def _amend(platform: Platform) -> None:
         uow.commit()
 
 
-def _sign(participant: Any, clock: FixedClock, sections: int) -> None:
+def _sign(participant: Any, clock: FixedClock, sections: int, **extra: str) -> Any:
     _read_all(participant, clock, sections, seconds=3)
     token = _csrf(participant, "/participant/consent/ICF/questions")
     answers = {"answers.Q1": "No, neither will know", "answers.Q2": "Yes"}
     participant.post("/participant/consent/ICF/questions", data={"csrf_token": token, **answers})
-    signing = {"choices.BIOBANK": "no", "printed_name": "Ann Example", "password": PARTICIPANT_PASSWORD}
+    signing = {"choices.BIOBANK": "no", "printed_name": "Ann Example", "password": PARTICIPANT_PASSWORD, **extra}
     done = participant.post("/participant/consent/ICF/sign", data={"csrf_token": token, **signing})
+    if not extra:
+        assert done.headers["location"] == "/participant/consent/ICF/signed", done.text
+    return done
+
+
+def test_a_representative_signs_with_a_witness_and_both_are_on_the_copy(people: Platform, clock: FixedClock) -> None:
+    subject = _screen(people, SITE_A)
+    participant = _activate(people, _invite(_client(people, "cora"), subject))
+    representative = {"signed_by": "legally_authorised_representative", "witness_name": "Wanda Witness"}
+    refused = _sign(participant, clock, _section_count(people), **representative)
+    assert refused.status_code == 422 and "relationship" in refused.text
+    done = participant.post(
+        "/participant/consent/ICF/sign",
+        data={
+            "csrf_token": _csrf(participant, "/participant/consent/ICF/sign"), "choices.BIOBANK": "no",
+            "printed_name": "Rita Representative", "password": PARTICIPANT_PASSWORD,
+            "representative_relationship": "daughter", **representative,
+        },
+    )  # fmt: skip
     assert done.headers["location"] == "/participant/consent/ICF/signed", done.text
+    (signed,) = _events(people, subject, "ConsentSigned")
+    assert signed["signed_by"] == "legally_authorised_representative"
+    assert signed["representative_relationship"] == "daughter" and signed["witness_name_ref"]
+    copy = participant.get(f"/participant/copies/{signed['copy_sha256']}").content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(copy)).pages)
+    assert "Rita Representative" in text and "Wanda Witness" in text and "daughter" in text
 
 
 def test_an_amendment_asks_the_participant_to_sign_again(people: Platform, clock: FixedClock) -> None:

@@ -9,7 +9,20 @@ from typing import Annotated, Any
 
 import typer
 
-from trialstack.cli import audit, bdd, demo, ecoa, export, ledger, reliability, study, study_publish, subjects, users
+from trialstack.cli import (
+    audit,
+    bdd,
+    consent,
+    demo,
+    ecoa,
+    export,
+    ledger,
+    reliability,
+    study,
+    study_publish,
+    subjects,
+    users,
+)
 from trialstack.cli import backup as backup_cli
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.cli.demo import DEMO_STUDY
@@ -40,6 +53,7 @@ app.command("restore")(backup_cli.restore_command)
 app.add_typer(users.user_app, name="user")
 app.add_typer(subjects.subject_app, name="subject")
 app.add_typer(ecoa.ecoa_app, name="ecoa")
+app.add_typer(consent.consent_app, name="consent")
 app.add_typer(users.token_app, name="token")
 export.app.command("audit")(audit.export_audit_command)
 app.add_typer(export.app, name="export")

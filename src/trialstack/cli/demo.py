@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,8 @@ from trialstack.cli.demo_users import create_demo_staff
 from trialstack.cli.study_publish import operator_actor
 from trialstack.clock import FixedClock
 from trialstack.errors import TrialStackError
+from trialstack.identity.policy import Role
+from trialstack.ledger.envelope import Actor
 from trialstack.ledger.projections import projections_checksum
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.definition import StudyDefinition
@@ -24,12 +27,17 @@ from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.settings import Settings
 from trialstack.simulation.amendment import with_consent_version
+from trialstack.simulation.ecoa import DIARY_EVERY
 from trialstack.simulation.simulator import DEFAULT_START, Amendment, Simulation
 from trialstack.standards.loader import check_study_file
 
 DEMO_STUDY = Path(__file__).resolve().parents[3] / "studies" / "demo" / "study.yaml"
 AMENDMENT_REASON = "Amendment 1: new risk information (potassium)"
 SHOWN_PARTICIPANTS = 5
+ECOA_EVENTS = (
+    "QuestionnaireSubmitted", "QuestionnaireScored", "DiaryEntryMissed", "ComplianceAlertRaised", "ClinicalAlertRaised",
+    "ClinicalAlertAcknowledged",
+)  # fmt: skip
 CONSENT_EVENTS = (
     "ParticipantActivated", "ConsentSigned", "ConsentCountersigned", "ConsentRecordedOnPaper", "ReconsentRequired",
     "ConsentWithdrawn",
@@ -88,6 +96,9 @@ def demo_command(
             publish_study_version(uow, PublishStudyVersion(version, check.format, study.name))
             users, staff = create_demo_staff(uow, study_id, [site.id for site in definition.sites])
             uow.commit()
+        investigators = {site: Actor(f"user:{name}", role) for name, _, role, sites in users
+                         if role == Role.INVESTIGATOR.value for site in sites}  # fmt: skip
+        staff = replace(staff, investigators=investigators)
         amendment = consent_amendment(study, definition)
         simulation = Simulation(platform, study_id, seed=seed, subjects=subjects, staff=staff, amendment=amendment)
         with progress_bar(f"simulating {study_id}", None) as advance:
@@ -107,6 +118,16 @@ def demo_command(
     if definition.consent:
         for name in CONSENT_EVENTS:
             console.print(f"  {name}: {stats[name]}")
+    if simulation.questionnaires.active:
+        desk = simulation.questionnaires.stats
+        for name in ECOA_EVENTS:
+            console.print(f"  {name}: {stats[name]}")
+        console.print(
+            f"  diaries kept by {desk.keepers} of {desk.enrolled} enrolled subjects (participants with an account "
+            f"and every {DIARY_EVERY}rd subject); {desk.offline} entries sent offline hours later, {desk.resends} "
+            f"resent (no-op)",
+            highlight=False,
+        )
     console.print(f"refused commands: {refused}", highlight=False)
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)

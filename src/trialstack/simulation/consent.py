@@ -170,8 +170,9 @@ class ConsentDesk:
         if self.sim._do(coordinator, consent.record_paper_consent, run.site_id, obtained_by, command) is not None:
             self._signed(run, document, version, choices)
 
-    def _account(self, run: SubjectRun, language: str) -> str | None:
-        """The subject's participant account: invited and activated now unless they have one."""
+    def account(self, run: SubjectRun, language: str) -> str | None:
+        """The subject's participant account: invited and activated now unless they have one (for eConsent, or
+        for questionnaires on their own phone)."""
         if run.username is not None:
             return run.username
         coordinator = self.sim.staff.coordinator(run.site_id)
@@ -193,7 +194,7 @@ class ConsentDesk:
 
     def _sign_electronically(self, run: SubjectRun, document: ConsentDocument, version: ConsentVersion) -> None:
         text = version.text_in("en") or version.texts[0]
-        username = self._account(run, text.language)
+        username = self.account(run, text.language)
         if username is None:
             return
         participant = Actor(f"user:{username}", Role.PARTICIPANT.value)

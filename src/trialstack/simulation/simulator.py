@@ -34,6 +34,7 @@ from trialstack.queries import commands as qcmd
 from trialstack.queries import handlers as queries
 from trialstack.queries.readmodel import get_query, list_queries
 from trialstack.simulation.consent import ConsentDesk, simulated_credentials
+from trialstack.simulation.ecoa import QuestionnaireDesk
 from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -58,9 +59,13 @@ class Staff:
     monitor: Actor = field(default_factory=lambda: Actor("user:monitor", "monitor"))
     data_manager: Actor = field(default_factory=lambda: Actor("user:datamanager", "data_manager"))
     study_builder: Actor = field(default_factory=lambda: Actor("user:studybuilder", "study_builder"))
+    investigators: dict[str, Actor] = field(default_factory=dict)
 
     def coordinator(self, site_id: str) -> Actor:
         return self.coordinators.get(site_id) or Actor(f"user:coordinator.{site_id}", "study_coordinator")
+
+    def investigator(self, site_id: str) -> Actor:
+        return self.investigators.get(site_id) or Actor(f"user:investigator.{site_id}", "investigator")
 
 
 @dataclass
@@ -129,6 +134,7 @@ class Simulation:
         self._order = itertools.count()
         self.amendment = amendment
         self.consent = ConsentDesk(self)
+        self.questionnaires = QuestionnaireDesk(self)
 
     def at(self, when: datetime, action: Action) -> None:
         heapq.heappush(self._queue, (when, next(self._order), action))
@@ -234,6 +240,8 @@ class Simulation:
         for form_id in declared.forms if declared is not None else ():
             values = self.values.form_values(form_id, run.profile, on, run.consent, week)
             self._save(run, FormKey(form_id, visit), {**values, **(overrides or {}).get(form_id, {})})
+        if visit_id != self.definition.schedule.anchor:
+            self.questionnaires.at_visit(run, visit_id, on)
 
     def _save(self, run: SubjectRun, key: FormKey, values: dict[str, str]) -> None:
         """First entry of a form; now and then with a transcription error that an edit check should catch."""
@@ -279,6 +287,7 @@ class Simulation:
             )
             return
         run.anchor = day1
+        self.questionnaires.at_visit(run, self.definition.schedule.anchor, day1, enrolled=True)
         self._plan_treatment(run)
 
     def _plan_treatment(self, run: SubjectRun) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from trialstack.bdd import (
     steps_checks,
     steps_consent,
+    steps_ecoa,
     steps_eligibility,
     steps_forms,
     steps_monitoring,
@@ -21,6 +22,7 @@ STEP_MODULES = (
     steps_eligibility,
     steps_monitoring,
     steps_personal,
+    steps_ecoa,
 )
 TOPICS = (
     steps_subjects.TIME,
@@ -32,6 +34,7 @@ TOPICS = (
     steps_eligibility.ELIGIBILITY,
     steps_monitoring.MONITORING,
     steps_personal.PERSONAL,
+    steps_ecoa.QUESTIONNAIRES,
     steps_forms.REFUSALS,
 )
 

@@ -220,3 +220,17 @@ class Names:
                 return document.id
         known = [d.id for d in self.definition.consent]
         raise ReferenceProblem(f'unknown consent document "{text}" in {self.study_id}{_closest(text, known)}')
+
+    # questionnaires ---------------------------------------------------------------------------------------
+    def instrument(self, text: str) -> str:
+        """A questionnaire by id, name or the abbreviation in its name: `PHQ9`, `PHQ-9`, `Daily symptom diary`."""
+        questionnaires = self.definition.questionnaires
+        instruments = questionnaires.instruments if questionnaires is not None else ()
+        plain = re.sub(r"[^a-z0-9]+", "", text.lower())
+        for instrument in instruments:
+            bare = re.sub(r"\s*\([^)]*\)", "", instrument.name)
+            known = {instrument.id, instrument.name, bare, *re.findall(r"\(([^)]+)\)", instrument.name)}
+            if plain in {re.sub(r"[^a-z0-9]+", "", name.lower()) for name in known}:
+                return instrument.id
+        ids = [i.id for i in instruments]
+        raise ReferenceProblem(f'unknown questionnaire "{text}" in {self.study_id}{_closest(text, ids)}')

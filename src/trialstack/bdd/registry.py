@@ -75,6 +75,12 @@ PARAMETER_TYPES: dict[str, ParameterType] = {
         ),
         ParameterType("check", r'"([^"]+)"', lambda n, s: n.check(s), 'an edit check id: "VS-SBP-ELIG"'),
         ParameterType("consent", r'"([^"]+)"', lambda n, s: n.consent(s), 'a consent document by id or title: "ICF"'),
+        ParameterType(
+            "instrument",
+            r'"([^"]+)"',
+            lambda n, s: n.instrument(s),
+            'a questionnaire by id or name: "PHQ-9", "PHQ9", "Daily symptom diary"',
+        ),
         ParameterType("criteria", r'"([^"]+)"', _criteria, 'eligibility criteria ids: "IN02" or "IN02, EX01"'),
         ParameterType(
             "query", r'"([^"]+)"', _query, 'a query by its edit check or its id: "VS-SBP-ELIG", "Q-0101-001-002"'

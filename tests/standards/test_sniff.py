@@ -32,7 +32,10 @@ DEMO = REPO_ROOT / "studies" / "demo" / "study.yaml"
 )
 def test_the_format_comes_from_the_content(source: object, expected: str, tmp_path: Path) -> None:
     misleading = tmp_path / "study.txt"
-    shutil.copy(source(), misleading)  # type: ignore[operator]
+    original = source()  # type: ignore[operator]
+    shutil.copy(original, misleading)
+    if (original.parent / "consent").is_dir():  # the consent texts the study names, kept beside it
+        shutil.copytree(original.parent / "consent", tmp_path / "consent")
     loaded = load_any_study_file(misleading)
     assert loaded.format == expected
     assert (loaded.report is None) == (expected == "yaml")

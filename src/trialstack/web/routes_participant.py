@@ -454,6 +454,18 @@ def section_done(document_id: str, number: int, request: Request, principal: Use
     return _keep(request, redirect(request, _base(document_id) + target), reading, progress)
 
 
+def _read_so_far(
+    request: Request, principal: Principal, document_id: str
+) -> tuple[Me, Reading, dict[str, Any], Response | None]:
+    """The participant, the document, their progress, and a redirect to the first unread section (None: all read)."""
+    me = participant_of(principal)
+    reading, _ = _reading(request, me, document_id)
+    progress = _progress(request, reading)
+    unread = _first_unread(reading, progress)
+    back = redirect(request, _base(document_id) + f"/section/{unread}") if unread is not None else None
+    return me, reading, progress, back
+
+
 def _questions_context(reading: Reading, progress: dict[str, Any]) -> dict[str, Any]:
     return {"reading": reading, "questions": reading.text.questions, "answers": progress["answers"]}
 
@@ -461,12 +473,9 @@ def _questions_context(reading: Reading, progress: dict[str, Any]) -> dict[str, 
 @router.get("/consent/{document_id}/questions")
 def questions_page(document_id: str, request: Request, principal: User) -> Response:
     """The comprehension questions, once every section has been read."""
-    me = participant_of(principal)
-    reading, _ = _reading(request, me, document_id)
-    progress = _progress(request, reading)
-    unread = _first_unread(reading, progress)
+    me, reading, progress, unread = _read_so_far(request, principal, document_id)
     if unread is not None:
-        return redirect(request, _base(document_id) + f"/section/{unread}")
+        return unread
     if not reading.text.questions:
         return redirect(request, _base(document_id) + "/sign")
     return _page(request, "participant/questions.html", _questions_context(reading, progress), me)
@@ -513,12 +522,9 @@ def _sign_context(request: Request, me: Me, reading: Reading, progress: dict[str
 @router.get("/consent/{document_id}/sign")
 def sign_page(document_id: str, request: Request, principal: User) -> Response:
     """The optional parts (Yes or No), the typed full name, and the password to sign."""
-    me = participant_of(principal)
-    reading, _ = _reading(request, me, document_id)
-    progress = _progress(request, reading)
-    unread = _first_unread(reading, progress)
+    me, reading, progress, unread = _read_so_far(request, principal, document_id)
     if unread is not None:
-        return redirect(request, _base(document_id) + f"/section/{unread}")
+        return unread
     if any(q.id not in progress["answers"] for q in reading.text.questions):
         return redirect(request, _base(document_id) + "/questions")
     return _page(request, "participant/sign.html", _sign_context(request, me, reading, progress), me)

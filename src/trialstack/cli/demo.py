@@ -60,6 +60,11 @@ def consent_amendment(study: Path, definition: StudyDefinition) -> Amendment | N
     return amend
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _remove_sqlite_file(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
@@ -124,8 +129,8 @@ def demo_command(
             console.print(f"  {name}: {stats[name]}")
         console.print(
             f"  diaries kept by {desk.keepers} of {desk.enrolled} enrolled subjects (participants with an account "
-            f"and every {DIARY_EVERY}rd subject); {desk.offline} entries sent offline hours later, {desk.resends} "
-            f"resent (no-op)",
+            f"and every {_ordinal(DIARY_EVERY)} enrolled subject); {desk.offline} entries sent offline hours later, "
+            f"{desk.resends} resent (no-op)",
             highlight=False,
         )
     console.print(f"refused commands: {refused}", highlight=False)

@@ -11,7 +11,8 @@ Everything goes through the ecoa handlers, one unit of work per command, like th
   later), the site's investigator acknowledges the first with a note, later ones stay open for the site to see.
 - Diary keepers (every subject with a participant account, plus every `DIARY_EVERY`-th enrolled subject, invited
   to the app at the visit the diary starts from) complete each entry at a random time inside its window, in the
-  site's time zone: most of them most evenings, a few poor compliers about half of them. Some entries are done
+  site's time zone: most of them most evenings (a little less often as the week goes on), a few poor
+  compliers about half of them. Some entries are done
   offline: completed inside the window, sent hours later (the window is about `completed_at`; receipt may be
   late). Now and then the app sends an entry twice with the same `client_id` (the second is a no-op).
 - The sweep (`sweep_subject`) runs for each diary keeper every day at noon, local time, while their diary runs:
@@ -64,7 +65,13 @@ class Keeper:
 
     compliance: float
     burden: float
-    entries: int = 0
+    poor: bool = False
+
+    def chance(self, index: int) -> float:
+        """That the entry `index` (0: the first day) is completed: good compliers tire a little as days pass."""
+        if self.poor:
+            return self.compliance
+        return 1 - (1 - self.compliance) * (0.3 + 0.25 * min(index, 10))
 
 
 @dataclass
@@ -161,7 +168,7 @@ class QuestionnaireDesk:
         self.stats.keepers += 1
         poor = self.rng.random() < POOR_COMPLIERS
         self._keepers[run.subject_id] = Keeper(
-            self.rng.uniform(0.35, 0.6) if poor else self.rng.uniform(0.88, 0.99), self._burden_of(run)
+            self.rng.uniform(0.35, 0.6) if poor else self.rng.uniform(0.88, 0.99), self._burden_of(run), poor
         )
         return True
 
@@ -174,12 +181,12 @@ class QuestionnaireDesk:
         keeper = self._keepers[run.subject_id]
         grace = timedelta(hours=diary.grace_hours)
         now = self.sim.clock.now()
-        for entry in diary_entries(instrument, {visit_id: on}, zone, until):
+        for index, entry in enumerate(diary_entries(instrument, {visit_id: on}, zone, until)):
             if entry.closes <= now:
                 continue
             sweep = datetime.combine(entry.closes.date() + timedelta(days=1), SWEEP_AT, zone)
             self.sim.at(max(sweep, entry.closes + timedelta(minutes=30)), partial(self._sweep, run))
-            if self.rng.random() >= keeper.compliance:
+            if self.rng.random() >= keeper.chance(index):
                 continue
             opens = max(entry.opens, now + timedelta(minutes=5))
             core = max(entry.closes - grace, opens + timedelta(minutes=1))

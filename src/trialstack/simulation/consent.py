@@ -44,8 +44,9 @@ from trialstack.protocol.definition import ConsentDocument, ConsentVersion
 if TYPE_CHECKING:
     from trialstack.simulation.simulator import Simulation, SubjectRun
 
-APP_PARTICIPANTS = 10
-"""About how many subjects per eConsent site consent in the participant app: bounds the demo's time at any size."""
+APP_PARTICIPANTS = 6
+"""About how many subjects per eConsent site consent in the participant app: bounds the demo's time at any size
+(150 subjects: 22.6 s with 6, 31.0 s with 10, on an idle 2-core machine)."""
 FIRST_NAMES = ("Alex", "Sam", "Maria", "Jürgen", "Aisha", "Wei", "Olga", "José", "Fatima", "Liam", "Noor", "Kenji")
 LAST_NAMES = ("Novak", "García", "Okafor", "Müller", "Chen", "Haddad", "Rossi", "Kowalski", "Smith", "Tanaka")
 

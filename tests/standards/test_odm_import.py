@@ -236,3 +236,16 @@ def test_a_study_of_unscheduled_events_still_gets_an_anchor() -> None:
     (visit,) = result.definition.schedule.visits
     assert (visit.id, visit.type, visit.day) == ("A", VisitType.SCHEDULED, 1)
     assert any("Unscheduled event A is the anchor" in warning for warning in result.warnings)
+
+
+def test_a_form_of_the_qs_domain_imports_as_a_form_and_as_a_questionnaire() -> None:
+    result = import_odm_file(odm_example(DAVE))
+    definition = result.definition
+    assert definition.form("F_DIARY_IG_PD") is not None
+    assert definition.questionnaires is not None
+    (diary,) = definition.questionnaires.instruments
+    assert (diary.id, diary.schedule.visits) == ("F_DIARY_IG_PD", ("DIARY",))
+    kinds = {item.id: item.type.value for item in diary.items}
+    assert kinds == {"I_DAY": "single_choice", "I_DATE": "date", "I_DIARY": "single_choice"}
+    assert "questionnaire F_DIARY_IG_PD (domain QS), due at DIARY" in result.report.render()
+    assert validate_definition(definition) == []

@@ -15,6 +15,7 @@ from lxml import etree
 
 from trialstack import __version__
 from trialstack.protocol.definition import StudyDefinition
+from trialstack.protocol.questionnaire_forms import instrument_from_form
 from trialstack.protocol.version import StudyVersion
 from trialstack.standards.clinical import ClinicalDataSource, SignatureDefinition, UserRecord
 from trialstack.standards.odm_export_clinical import ExportError, SubjectWriter, query_status_codelist, timestamp
@@ -109,6 +110,18 @@ def _not_exported(definition: StudyDefinition) -> list[str]:
         missing.append("randomization is not exported (ODM 1.3.2 has no randomization scheme)")
     if definition.consent:
         missing.append(f"consent: {len(definition.consent)} consent documents are not exported")
+    if definition.questionnaires is not None:
+        as_forms = [
+            form.id
+            for form in definition.forms
+            if definition.instrument(form.id) == instrument_from_form(definition, form)
+        ]
+        others = [i.id for i in definition.questionnaires.instruments if i.id not in as_forms]
+        if others:
+            missing.append(
+                f"questionnaires: {', '.join(others)} are not exported (ODM has no questionnaire; a form of the "
+                "QS domain is exported as one)"
+            )
     if definition.blinding is not None:
         missing.append("blinding is not exported")
     if definition.sites:

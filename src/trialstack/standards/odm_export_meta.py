@@ -16,6 +16,7 @@ from typing import Any
 from lxml import etree
 
 from trialstack.protocol.definition import EditCheck, Item, ItemType, StudyDefinition, VisitType
+from trialstack.protocol.questionnaire_forms import instrument_from_form
 from trialstack.standards import aliases
 from trialstack.standards.odm_export_checks import RangeCheckOut, as_range_check, range_as_checks
 from trialstack.standards.odm_expressions import negate
@@ -175,7 +176,10 @@ class MetadataWriter:
             alias(node, aliases.ID, form.id)
         variants = self._item_variants()
         for form in definition.forms:
-            group = el(mdv, "ItemGroupDef", {"OID": f"IG.{form.id}", "Name": form.name, "Repeating": "No"})
+            attributes_of_group = {"OID": f"IG.{form.id}", "Name": form.name, "Repeating": "No"}
+            if definition.instrument(form.id) == instrument_from_form(definition, form):
+                attributes_of_group["Domain"] = "QS"  # the form is also this questionnaire: imported back as one
+            group = el(mdv, "ItemGroupDef", attributes_of_group)
             for n, item in enumerate(form.items, start=1):
                 attributes = {
                     "ItemOID": self.oids.items[(form.id, item.id)],

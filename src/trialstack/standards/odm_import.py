@@ -11,8 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from trialstack.errors import InvalidInput, NotFound
-from trialstack.protocol.definition import EditCheck, Form, Study, StudyDefinition, StudyPhase
+from trialstack.protocol.definition import (
+    EditCheck,
+    Form,
+    Instrument,
+    Questionnaires,
+    Study,
+    StudyDefinition,
+    StudyPhase,
+)
 from trialstack.protocol.problems import StudyDefinitionError, StudyProblem
+from trialstack.protocol.questionnaire_forms import instrument_from_form
 from trialstack.protocol.validation import validate_definition
 from trialstack.standards import aliases
 from trialstack.standards.identifiers import to_study_id
@@ -106,6 +115,9 @@ class _Assembly:
         for c, check_source in enumerate(rules.check_sources):
             self.origins[f"/edit_checks/{c}"] = _origin(check_source.where)
         definition = StudyDefinition(**parts, forms=tuple(final_forms), edit_checks=tuple(checks))
+        instruments = self._questionnaires(definition, forms)
+        if instruments:
+            definition = definition.model_copy(update={"questionnaires": Questionnaires(instruments=instruments)})
         raise_if(meta.file, locate(meta.file, validate_definition(definition), self.origins, _origin(meta.where)))
         return ImportResult(definition, "odm-1.3.2" if meta.version == "1.3.2" else "odm-2.0", report)
 
@@ -121,6 +133,27 @@ class _Assembly:
             kind = ", repeating" if plan.repeating else ""
             self.report.map(plan.where.path, f"form {plan.id} ({len(items)} items{kind})")
         return built
+
+    def _questionnaires(self, definition: StudyDefinition, forms: FormMapper) -> tuple[Instrument, ...]:
+        """Forms whose items all belong to item groups of the SDTM QS domain are questionnaires too (eCOA)."""
+        questionnaire_items = {
+            ref.oid for group in self.meta.groups.values() if (group.domain or "").upper() == "QS"
+            for ref in group.children if ref.kind == "item"
+        }  # fmt: skip
+        instruments = []
+        for plan, form in zip(forms.plans, definition.forms, strict=True):
+            if not plan.entries or any(entry.item_oid not in questionnaire_items for entry in plan.entries):
+                continue
+            instrument = instrument_from_form(definition, form)
+            if not instrument.schedule.visits:
+                self.report.note(
+                    plan.where.path, f"form {form.id} (domain QS) is collected at no visit: not a questionnaire"
+                )
+                continue
+            instruments.append(instrument)
+            where = ", ".join(instrument.schedule.visits)
+            self.report.map(plan.where.path, f"questionnaire {instrument.id} (domain QS), due at {where}")
+        return tuple(instruments)
 
     def _problem(self, message: str) -> StudyProblem:
         where = self.meta.mdv_where or self.meta.where

@@ -73,6 +73,7 @@ class GroupDef:
     where: Where
     aliases: dict[str, str] = field(default_factory=dict)
     repeat: str = "No"  # ODM 2.0 tells Simple, Dynamic and Static (one row per code of a code list) apart
+    domain: str | None = None  # the SDTM domain its data goes to (QS: a questionnaire)
 
 
 @dataclass(frozen=True)

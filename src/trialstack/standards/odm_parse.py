@@ -180,6 +180,7 @@ class _Reader:
             Where.of(group),
             self.x.aliases(group),
             attr(group, "Repeating") or "No",
+            group.get("Domain"),
         )
 
     def _item(self, item: etree._Element) -> None:

@@ -77,8 +77,8 @@ def _reconsent(
     """Subjects on study at the sites a new version asking for re-consent covers (epochs narrow it at publication)."""
     after = new.consent_document(document_id)
     added = after.version(label) if after is not None and old.consent_document(document_id) is not None else None
-    asking = [added] if added is not None and added.reconsent is not None else []
-    if not asking:
+    scope = after.reconsent_of(added) if after is not None and added is not None else None
+    if added is None or scope is None:
         return [], "no new version asks for re-consent: subjects sign the version in force when they consent"
     statement = select(subject_table.c.subject_id, subject_table.c.site_id).where(
         subject_table.c.study_id == study_id, subject_table.c.status.in_(ACTIVE)
@@ -86,10 +86,9 @@ def _reconsent(
     covered = [
         str(subject)
         for subject, site in connection.execute(statement.order_by(subject_table.c.subject_id))
-        if any(v.applies_at(str(site)) and (v.reconsent is None or not v.reconsent.sites or site in v.reconsent.sites)
-               for v in asking)
+        if added.applies_at(str(site)) and (not scope.sites or site in scope.sites)
     ]  # fmt: skip
-    epochs = sorted({epoch for v in asking if v.reconsent for epoch in v.reconsent.epochs})
+    epochs = sorted(scope.epochs)
     where = f" (only those whose last visit is in {', '.join(epochs)})" if epochs else ""
     return covered, f"subjects who consented to an earlier version must sign the new one before their next visit{where}"
 

@@ -249,12 +249,12 @@ def on_study_version_published(event: RecordedEvent, uow: ReactionContext) -> No
         known = previous.definition.consent_document(document.id)
         old_labels = {v.version for v in known.versions} if known is not None else set()
         for version in document.versions:
-            if version.version in old_labels or version.reconsent is None:
+            scope = document.reconsent_of(version)
+            if version.version in old_labels or scope is None:
                 continue
             subjects = subjects if subjects is not None else subjects_on_study(uow.connection, published.study_id)
             epochs = {visit.id: visit.epoch for visit in new.schedule.visits}
             for subject in subjects:
-                scope = version.reconsent
                 if not version.applies_at(subject.site_id) or (scope.sites and subject.site_id not in scope.sites):
                     continue
                 if scope.epochs and epochs.get((subject.last_visit or "").split(".")[0]) not in scope.epochs:

@@ -212,7 +212,7 @@ def decide_reconsent(
 ) -> list[ev.ConsentEvent]:
     """ReconsentRequired when the subject consented to an earlier version and this one asks for re-consent."""
     held = state.document(document.id)
-    if version.reconsent is None or not held.consented or held.signed_version == version.version:
+    if document.reconsent_of(version) is None or not held.consented or held.signed_version == version.version:
         return []
     if held.reconsent is not None and held.reconsent.version == version.version:
         return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -106,7 +106,8 @@ class ConsentVersion(ProtocolModel):
     sites: tuple[SiteId, ...] = ()
     texts: tuple[ConsentText, ...] = ()
     optional_parts: tuple[OptionalPart, ...] = ()
-    reconsent: ReconsentScope | None = None
+    reconsent: ReconsentScope | Literal["none"] | None = None
+    """Who must sign this version again when an amendment adds it: a scope, `none`, or (left out) everyone."""
 
     @property
     def electronic(self) -> bool:
@@ -147,6 +148,13 @@ class ConsentDocument(ProtocolModel):
 
     def version(self, label: str) -> ConsentVersion | None:
         return next((version for version in self.versions if version.version == label), None)
+
+    def reconsent_of(self, version: ConsentVersion) -> ReconsentScope | None:
+        """Who must sign `version` again when an amendment adds it to this document: None with `reconsent: none`,
+        else its scope, everyone unless narrowed (a new version in an amendment means re-consent, DESIGN.md §3)."""
+        if version.reconsent == "none":
+            return None
+        return version.reconsent if isinstance(version.reconsent, ReconsentScope) else ReconsentScope()
 
     def current_at(self, site_id: str, day: date) -> ConsentVersion | None:
         """The newest version in force at the site on `day`."""

@@ -6,7 +6,13 @@ from collections.abc import Iterator, Sequence
 
 from trialstack.protocol.consent_text import split_sections
 from trialstack.protocol.definition import StudyDefinition
-from trialstack.protocol.definition_consent import ConsentDocument, ConsentText, ConsentVersion, TextFormat
+from trialstack.protocol.definition_consent import (
+    ConsentDocument,
+    ConsentText,
+    ConsentVersion,
+    ReconsentScope,
+    TextFormat,
+)
 from trialstack.protocol.problems import Finding
 
 
@@ -31,7 +37,7 @@ def check_consent(definition: StudyDefinition) -> Iterator[Finding]:
         for v, version in enumerate(document.versions):
             at = f"{pointer}/versions/{v}"
             yield from _check_version(document, version, at, known)
-            if v == 0 and version.reconsent is not None:
+            if v == 0 and isinstance(version.reconsent, ReconsentScope):
                 yield Finding(f"{at}/reconsent", "the first version has no earlier version to re-consent from")
             if previous and version.effective and previous.effective and version.effective < previous.effective:
                 yield Finding(
@@ -62,7 +68,7 @@ def _check_version(
             if form not in known["form"]:
                 yield Finding(f"{at}/optional_parts/{p}/forms/{f}", f"unknown form '{form}'")
     scope = version.reconsent
-    if scope is not None:
+    if isinstance(scope, ReconsentScope):
         if scope.arms:
             yield Finding(
                 f"{at}/reconsent/arms",

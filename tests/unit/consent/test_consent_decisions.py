@@ -153,5 +153,7 @@ def test_reconsent_is_required_of_those_who_signed_an_earlier_version(demo: Stud
     (due,) = decide_reconsent(signed, document, version, "h", date(2026, 3, 5))
     assert isinstance(due, ev.ReconsentRequired) and (due.version, due.previous_version) == ("2.0", "1.0")
     assert decide_reconsent(fold(signed, [due]), document, version, "h", date(2026, 3, 5)) == []
-    no_reconsent = version.model_copy(update={"reconsent": None})
+    no_reconsent = version.model_copy(update={"reconsent": "none"})
     assert decide_reconsent(signed, document, no_reconsent, "h", date(2026, 3, 5)) == []
+    left_out = version.model_copy(update={"reconsent": None})  # a new version in an amendment: everyone re-signs
+    assert len(decide_reconsent(signed, document, left_out, "h", date(2026, 3, 5))) == 1

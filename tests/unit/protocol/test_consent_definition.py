@@ -145,3 +145,18 @@ def test_texts_attached_beside_an_uploaded_study_are_used_and_line_endings_do_no
         "/consent/0/versions/0/texts/1/file",
     ]
     assert "was not attached" in missing[0].message
+
+
+def test_a_new_version_asks_everyone_to_re_consent_unless_it_says_otherwise() -> None:
+    document = ConsentDocument.model_validate(
+        {
+            "id": "ICF", "title": "Main", "required_before": "SCREENING",
+            "versions": [{"version": "1.0"}, {"version": "2.0"}, {"version": "2.1", "reconsent": "none"},
+                         {"version": "3.0", "reconsent": {"sites": ["0102"]}}],
+        }
+    )  # fmt: skip
+    first, second, minor, scoped = document.versions
+    assert document.reconsent_of(second) is not None and document.reconsent_of(second).everyone  # type: ignore[union-attr]
+    assert document.reconsent_of(minor) is None
+    assert document.reconsent_of(scoped).sites == ("0102",)  # type: ignore[union-attr]
+    assert first.reconsent is None

@@ -229,3 +229,13 @@ class StudyLocked(CaptureEvent):
 @event_type(CONTEXT)
 class StudyUnlocked(CaptureEvent):
     study_id: str
+
+
+SUBJECT_STATUS_AFTER: dict[str, str] = {
+    SubjectScreened.__name__: "screening",
+    SubjectEnrolled.__name__: "enrolled",
+    SubjectScreenFailed.__name__: "screen_failed",
+    SubjectWithdrawn.__name__: "withdrawn",
+    SubjectCompleted.__name__: "completed",
+}
+"""The subject's status after each status event: what other contexts' read models follow of a subject."""

@@ -167,15 +167,16 @@ def countersign_consent(
     if signature is None:  # decide refused already; keeps the type checker sure
         raise NotFound(f"{command.document_id} has no signature", field="document_id")
     owner, at = subject_owner(study_id, command.subject_id), utc_timestamp(uow.clock.now())
-    definition = _signed_under(uow, study_id, signature)
+    definition = _signed_under(uow.connection, study_id, signature)
     names = _names(uow, owner, [signature.printed_name_ref, signature.witness_name_ref])
     pdf = copies.render(definition, signature, names, event)
     event = event.model_copy(update={"copy_sha256": uow.vault.store_document(uow.connection, owner, pdf, at)})
     return _append(uow, state, [event])
 
 
-def _signed_under(uow: ReactionContext, study_id: str, signature: ev.ConsentSigned) -> StudyDefinition:
-    version = version_by_hash(uow.connection, study_id, signature.study_version)
+def _signed_under(connection: Connection, study_id: str, signature: ev.ConsentSigned) -> StudyDefinition:
+    """The definition the signature was decided under (its text is what was signed)."""
+    version = version_by_hash(connection, study_id, signature.study_version)
     if version is None:
         raise NotFound(f"the StudyVersion {signature.study_version[:12]} of this signature is not loaded")
     return version.definition
@@ -220,14 +221,12 @@ def render_from_ledger(
     signature = document.signature
     if signature is None:
         raise NotFound(f"{document_id} has no electronic signature for {subject_id}", field="document_id")
-    version = version_by_hash(connection, study_id, signature.study_version)
-    if version is None:
-        raise NotFound(f"the StudyVersion {signature.study_version[:12]} of this signature is not loaded")
+    definition = _signed_under(connection, study_id, signature)
     owner = subject_owner(study_id, subject_id)
     refs = [ref for ref in (signature.printed_name_ref, signature.witness_name_ref) if ref is not None]
     names = vault.reveal(connection, owner, refs)
     counter = document.countersignature
-    pdf = copies.render(version.definition, signature, names, counter)
+    pdf = copies.render(definition, signature, names, counter)
     return pdf, (counter.copy_sha256 if counter is not None else signature.copy_sha256)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, select
 
+from trialstack.capture.events import SUBJECT_STATUS_AFTER
 from trialstack.consent import events as ev
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.rowfold import FoldingProjection, Key, RowStore
@@ -60,13 +61,6 @@ document_table = Table(
     Column("parts", String(1000)),
 )
 
-_SUBJECT_STATUS = {
-    "SubjectScreened": "screening",
-    "SubjectEnrolled": "enrolled",
-    "SubjectScreenFailed": "screen_failed",
-    "SubjectWithdrawn": "withdrawn",
-    "SubjectCompleted": "completed",
-}
 ON_STUDY = ("screening", "enrolled")
 _CONSENT_TYPES = frozenset(cls.__name__ for cls in ev.CONSENT_EVENTS)
 
@@ -78,7 +72,7 @@ def _parts(choices: list[dict[str, Any]]) -> str:
 class ConsentReadModel(FoldingProjection):
     name = "consent.tracker"
     tables = (subject_table, invitation_table, document_table)
-    event_types = frozenset({*_SUBJECT_STATUS, "VisitDateRecorded", *_CONSENT_TYPES})
+    event_types = frozenset({*SUBJECT_STATUS_AFTER, "VisitDateRecorded", *_CONSENT_TYPES})
 
     def touches(self, event: RecordedEvent) -> Iterable[tuple[Table, Key]]:
         payload = event.payload
@@ -100,8 +94,8 @@ class ConsentReadModel(FoldingProjection):
             }  # fmt: skip
         elif subject is None:
             return
-        elif kind in _SUBJECT_STATUS:
-            subject["status"] = _SUBJECT_STATUS[kind]
+        elif kind in SUBJECT_STATUS_AFTER:
+            subject["status"] = SUBJECT_STATUS_AFTER[kind]
         elif kind == "VisitDateRecorded":
             subject["last_visit"] = payload["visit"]
         elif kind == "ParticipantInvited":

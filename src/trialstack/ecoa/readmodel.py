@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, select
 
+from trialstack.capture.events import SUBJECT_STATUS_AFTER
 from trialstack.ecoa import events as ev
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.rowfold import FoldingProjection, Key, RowStore
@@ -62,13 +63,6 @@ alert_table = Table(
     Column("note", Text),
 )
 
-_STATUS = {
-    "SubjectScreened": "screening",
-    "SubjectEnrolled": "enrolled",
-    "SubjectScreenFailed": "screen_failed",
-    "SubjectWithdrawn": "withdrawn",
-    "SubjectCompleted": "completed",
-}
 _ECOA = frozenset(cls.__name__ for cls in ev.ECOA_EVENTS)
 
 
@@ -79,7 +73,7 @@ def clinical_key(alert: str, client_id: str) -> str:
 class EcoaReadModel(FoldingProjection):
     name = "ecoa.entries"
     tables = (subject_table, entry_table, alert_table)
-    event_types = frozenset({*_STATUS, "VisitDateRecorded", "ParticipantActivated", *_ECOA})
+    event_types = frozenset({*SUBJECT_STATUS_AFTER, "VisitDateRecorded", "ParticipantActivated", *_ECOA})
 
     def touches(self, event: RecordedEvent) -> Iterable[tuple[Table, Key]]:
         payload = event.payload
@@ -101,8 +95,8 @@ class EcoaReadModel(FoldingProjection):
                        "visit_dates": "{}", "username": None}  # fmt: skip
         if subject is None:
             return
-        if kind in _STATUS:
-            subject["status"] = _STATUS[kind]
+        if kind in SUBJECT_STATUS_AFTER:
+            subject["status"] = SUBJECT_STATUS_AFTER[kind]
         elif kind == "VisitDateRecorded":
             dates = json.loads(subject["visit_dates"])
             dates[payload["visit"]] = payload["visit_date"]

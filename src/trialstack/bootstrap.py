@@ -14,6 +14,7 @@ from trialstack.consent import handlers as consent_policies
 from trialstack.consent.readmodel import ConsentReadModel
 from trialstack.ecoa.readmodel import EcoaReadModel
 from trialstack.identity.readmodel import IdentityReadModel
+from trialstack.irt.readmodel import IrtReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
 from trialstack.ledger.envelope import Actor
@@ -40,6 +41,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(IdentityReadModel())
     wiring.add_projection(ConsentReadModel())
     wiring.add_projection(EcoaReadModel())
+    wiring.add_projection(IrtReadModel())
     for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
     return wiring

@@ -14,10 +14,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from trialstack.capture.model import Casebook, FormState
 from trialstack.capture.refs import FormKey, VisitKey
-from trialstack.capture.values import typed
 from trialstack.protocol.definition import CheckAction, EditCheck, EligibilityCriterion, Item, Visit
 from trialstack.protocol.rules import CompiledRule, compile_rule
-from trialstack.protocol.symbols import VISIT_DATE, study_symbols
+from trialstack.protocol.symbols import VISIT_DATE, rule_value, study_symbols
 from trialstack.protocol.version import StudyVersion
 
 WINDOW_ITEM = VISIT_DATE
@@ -161,7 +160,7 @@ class CasebookEnv(Mapping[str, object]):
         item = self._rules.item(key.form_id, item_id)
         if entry is None or item is None or entry.value is None:
             return None
-        return typed(item.type, entry.value)
+        return rule_value(item.type, entry.value)
 
 
 def _as_date(text: str | None) -> date | None:

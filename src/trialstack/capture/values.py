@@ -7,8 +7,8 @@ float; `typed` turns the text into the Python value the rule language reads.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 
 from trialstack.errors import InvalidInput
 from trialstack.protocol.definition import Codelist, Item, ItemType
@@ -105,26 +105,3 @@ def parse_date(text: str, field: str, label: str = "date") -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(f"{label}: {text!r} is not a real date (YYYY-MM-DD)", field=field) from None
-
-
-def typed(item_type: ItemType, text: str | None) -> object:
-    """The rule-language value of canonical text (None stays None: a missing value)."""
-    if text is None:
-        return None
-    if item_type is ItemType.INTEGER:
-        return int(text)
-    if item_type is ItemType.DECIMAL:
-        try:
-            return Decimal(text)
-        except InvalidOperation:
-            return None
-    if item_type is ItemType.DATE:
-        return date.fromisoformat(text)
-    if item_type is ItemType.DATETIME:
-        moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    if item_type is ItemType.BOOLEAN:
-        return text == "true"
-    if item_type is ItemType.TIME:
-        return time.fromisoformat(text).isoformat()
-    return text

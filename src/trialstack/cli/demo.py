@@ -38,6 +38,10 @@ ECOA_EVENTS = (
     "QuestionnaireSubmitted", "QuestionnaireScored", "DiaryEntryMissed", "ComplianceAlertRaised", "ClinicalAlertRaised",
     "ClinicalAlertAcknowledged",
 )  # fmt: skip
+IRT_EVENTS = (
+    "RandomizationListGenerated", "SubjectRandomized", "KitDispensed", "KitReturned", "ShipmentRequested",
+    "ShipmentReceived", "KitsQuarantined", "KitsReleased", "ResupplyTriggered", "EmergencyUnblinded",
+)  # fmt: skip
 CONSENT_EVENTS = (
     "ParticipantActivated", "ConsentSigned", "ConsentCountersigned", "ConsentRecordedOnPaper", "ReconsentRequired",
     "ConsentWithdrawn",
@@ -133,6 +137,9 @@ def demo_command(
             f"{desk.resends} resent (no-op)",
             highlight=False,
         )
+    if simulation.pharmacy.active:
+        for name in IRT_EVENTS:
+            console.print(f"  {name}: {stats[name]}")
     console.print(f"refused commands: {refused}", highlight=False)
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)

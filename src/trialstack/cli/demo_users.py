@@ -40,6 +40,14 @@ def create_demo_staff(uow: UnitOfWork, study_id: str, sites: list[str]) -> tuple
             users.append((username, password, role.value, (site,)))
             if role is Role.STUDY_COORDINATOR:
                 coordinators[site] = Actor(f"user:{username}", role.value)
+    supply_manager = "demo-supply-manager"
+    password = _password(supply_manager)
+    identity.register_user(uow, identity_commands.RegisterUser(supply_manager, "Demo Supply Manager", password))
+    every_site = frozenset(sites)
+    identity.grant_role(
+        uow, identity_commands.GrantRole(supply_manager, study_id, Role.UNBLINDED_PHARMACIST, every_site)
+    )
+    users.append((supply_manager, password, Role.UNBLINDED_PHARMACIST.value, tuple(sites)))
     staff = Staff(
         coordinators,
         monitor=Actor("user:demo-monitor", Role.MONITOR.value),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict
 
 from trialstack.ledger.registry import event_type
+from trialstack.protocol.definition import GatedAction, StudyDefinition
 
 CONTEXT = "consent"
 
@@ -213,3 +215,21 @@ def see(view: ConsentView, event: object) -> ConsentView:
         case _:
             return view
     return replace(view, documents=MappingProxyType({**view.documents, document_id: current}))
+
+
+def gate_refusal(definition: StudyDefinition, view: ConsentView, gate: GatedAction, day: date, what: str) -> str | None:
+    """Why the subject's consent refuses `what` (a `gate`d action) on `day`, naming the document; None: allowed."""
+    for document in definition.consent:
+        if not document.required or gate not in document.gates:
+            continue
+        held = view.document(document.id)
+        if held.signed_version is None:
+            return f"{what} needs consent to {document.id} ({document.title}): it has not been signed"
+        if held.withdrawn_on is not None:
+            return f"{what} is refused: consent to {document.id} was withdrawn on {held.withdrawn_on}"
+        if held.reconsent_version is not None and held.reconsent_on is not None and held.reconsent_on <= str(day):
+            return (
+                f"{what} is refused: re-consent to {document.id} version {held.reconsent_version} is required "
+                f"since {held.reconsent_on}"
+            )
+    return None

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trialstack.clock import utc_timestamp
-from trialstack.consent.events import ConsentView
+from trialstack.consent.events import ConsentView, gate_refusal
 from trialstack.ecoa import commands as cmd
 from trialstack.ecoa import events as ev
 from trialstack.ecoa.schedule import Entry, diary_entries, find_entry
@@ -95,21 +95,7 @@ def instrument_of(definition: StudyDefinition, instrument_id: str) -> Instrument
 
 def consent_refusal(definition: StudyDefinition, consent: ConsentView, day: date) -> str | None:
     """Why questionnaires are refused by the subject's consent (None: allowed)."""
-    for document in definition.consent:
-        if not document.required or GatedAction.QUESTIONNAIRES not in document.gates:
-            continue
-        held = consent.document(document.id)
-        if held.signed_version is None:
-            return f"questionnaires need consent to {document.id}: it has not been signed"
-        if held.withdrawn_on is not None:
-            return f"consent to {document.id} was withdrawn on {held.withdrawn_on}"
-        if (
-            held.reconsent_version is not None
-            and held.reconsent_on is not None
-            and held.reconsent_on <= day.isoformat()
-        ):
-            return f"re-consent to {document.id} version {held.reconsent_version} is required since {held.reconsent_on}"
-    return None
+    return gate_refusal(definition, consent, GatedAction.QUESTIONNAIRES, day, "questionnaires")
 
 
 def _completed_at(text: str, entry: Entry, now: datetime, skew_minutes: int) -> datetime:

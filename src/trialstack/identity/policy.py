@@ -52,24 +52,32 @@ class Action(StrEnum):
     ECOA_READ = "ecoa.read"
     ECOA_ADMINISTER = "ecoa.administer"
     ECOA_ALERT_ACKNOWLEDGE = "ecoa.alert.acknowledge"
+    SUBJECT_RANDOMIZE = "subject.randomize"
+    SUBJECT_UNBLIND = "subject.unblind"
+    KIT_DISPENSE = "kit.dispense"
+    SUPPLY_RECEIVE = "supply.receive"
+    SUPPLY_MANAGE = "supply.manage"
 
 
 _SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ}
 _OBTAINS_CONSENT = {Action.CONSENT_OBTAIN, Action.ECOA_ADMINISTER}
+_TREATS = {Action.SUBJECT_RANDOMIZE, Action.KIT_DISPENSE, Action.SUPPLY_RECEIVE}
 _MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.INVESTIGATOR: frozenset(
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
-        | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN, Action.ECOA_ALERT_ACKNOWLEDGE}
+        | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN, Action.ECOA_ALERT_ACKNOWLEDGE, Action.SUBJECT_UNBLIND}
         | _OBTAINS_CONSENT
+        | _TREATS
     ),
     Role.STUDY_COORDINATOR: frozenset(
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
         | {Action.QUERY_ANSWER}
         | _OBTAINS_CONSENT
+        | _TREATS
     ),
     Role.MONITOR: frozenset(_MONITORING | {Action.SDV_PERFORM}),
     Role.DATA_MANAGER: frozenset(
@@ -78,7 +86,10 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
     Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ}),
     Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ}),
-    Role.UNBLINDED_PHARMACIST: frozenset({Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ}),
+    Role.UNBLINDED_PHARMACIST: frozenset(
+        {Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ, Action.SUPPLY_RECEIVE, Action.SUPPLY_MANAGE}
+        | {Action.KIT_DISPENSE}
+    ),
     Role.STUDY_BUILDER: frozenset({Action.STUDY_READ, Action.STUDY_BUILD}),
     Role.ADMIN: frozenset({Action.STUDY_READ, Action.USER_ADMIN, Action.AUDIT_READ, Action.EVENTS_READ}),
     Role.PARTICIPANT: frozenset({Action.PARTICIPANT_SELF}),

@@ -30,8 +30,11 @@ from trialstack.protocol.definition_checks import (
     range_checks,
 )
 from trialstack.protocol.definition_conduct import (
+    SITE_FACTOR,
     Blinding,
     BlindingLevel,
+    Imbalance,
+    Minimization,
     Randomization,
     RandomizationScheme,
     Strata,
@@ -50,9 +53,11 @@ from trialstack.protocol.definition_consent import (
 )
 from trialstack.protocol.definition_forms import Codelist, CodelistItem, Form, Item, ItemType, Range
 from trialstack.protocol.definition_questionnaires import Instrument, InstrumentItem, Questionnaires
+from trialstack.protocol.definition_supply import Depot, Dispensing, ResupplyLevels, Supply
 from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
 
 __all__ = [
+    "SITE_FACTOR",
     "Arm",
     "Blinding",
     "BlindingLevel",
@@ -64,22 +69,27 @@ __all__ = [
     "ConsentText",
     "ConsentVersion",
     "CriterionKind",
+    "Depot",
+    "Dispensing",
     "EditCheck",
     "Eligibility",
     "EligibilityCriterion",
     "Epoch",
     "Form",
     "GatedAction",
+    "Imbalance",
     "Instrument",
     "InstrumentItem",
     "Item",
     "ItemType",
+    "Minimization",
     "OptionalPart",
     "Questionnaires",
     "Randomization",
     "RandomizationScheme",
     "Range",
     "ReconsentScope",
+    "ResupplyLevels",
     "Schedule",
     "Site",
     "Strata",
@@ -89,6 +99,7 @@ __all__ = [
     "StudyDefinition",
     "StudyPhase",
     "StudyRole",
+    "Supply",
     "Visit",
     "VisitType",
     "Window",
@@ -166,6 +177,7 @@ class StudyDefinition(ProtocolModel):
     edit_checks: tuple[EditCheck, ...] = ()
     eligibility: Eligibility | None = None
     randomization: Randomization | None = None
+    supply: Supply | None = None
     consent: tuple[ConsentDocument, ...] = ()
     questionnaires: Questionnaires | None = None
     blinding: Blinding | None = None

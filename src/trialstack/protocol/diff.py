@@ -177,5 +177,6 @@ def diff_definitions(old: StudyDefinition, new: StudyDefinition) -> StudyDiff:
     changes += _consent_versions(old, new)
     changes += _instruments(old, new)
     changes += _diff_section("randomization", old.randomization, new.randomization)
+    changes += _diff_section("supply", old.supply, new.supply)
     changes += _diff_section("blinding", old.blinding, new.blinding)
     return StudyDiff(old.study.protocol_version, new.study.protocol_version, tuple(changes))

@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.problems import Finding, pointer_of
 
-_OPTIONAL_SECTIONS = frozenset({"eligibility", "randomization", "blinding"})
+_OPTIONAL_SECTIONS = frozenset({"eligibility", "randomization", "supply", "blinding"})
 # Which list holds which kind of entity, by the pointer of the list with indices replaced by "*".
 _ENTITY_KINDS = {
     "/sites": "site",
@@ -33,6 +33,7 @@ _ENTITY_KINDS = {
     "/forms/*/items": "item",
     "/edit_checks": "edit_check",
     "/consent": "consent",
+    "/supply/depots": "depot",
     "/eligibility/criteria": "criterion",
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
 from trialstack.protocol.definition import Item, ItemType, StudyDefinition
@@ -31,6 +33,29 @@ RULE_TYPES: Mapping[ItemType, RuleType] = MappingProxyType(
         ItemType.BOOLEAN: RuleType.BOOLEAN,
     }
 )
+
+
+def rule_value(item_type: ItemType, text: str | None) -> object:
+    """The rule-language value of canonical text (None stays None: a missing value)."""
+    if text is None:
+        return None
+    if item_type is ItemType.INTEGER:
+        return int(text)
+    if item_type is ItemType.DECIMAL:
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            return None
+    if item_type is ItemType.DATE:
+        return date.fromisoformat(text)
+    if item_type is ItemType.DATETIME:
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if item_type is ItemType.BOOLEAN:
+        return text == "true"
+    if item_type is ItemType.TIME:
+        return time.fromisoformat(text).isoformat()
+    return text
 
 
 def rule_type(item: Item) -> RuleType:

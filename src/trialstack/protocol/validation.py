@@ -67,6 +67,8 @@ def check_identifiers(definition: StudyDefinition) -> Iterator[Finding]:
     yield from _duplicates(definition.sites, "/sites", "site")
     yield from _duplicates(definition.arms, "/arms", "arm")
     yield from _duplicates(definition.epochs, "/epochs", "epoch")
+    if definition.supply is not None:
+        yield from _duplicates(definition.supply.depots, "/supply/depots", "depot")
     yield from _duplicates(definition.codelists, "/codelists", "codelist")
     for c, codelist in enumerate(definition.codelists):
         yield from _repeated([item.code for item in codelist.items], f"/codelists/{c}/items", "code")
@@ -158,6 +160,7 @@ def check_references(definition: StudyDefinition, pruned: Pruned = frozenset()) 
         "visit", [(f"/consent/{n}/required_before", doc.required_before) for n, doc in enumerate(definition.consent)]
     )
     yield from _check_randomization(definition, resolve)
+    yield from _check_supply(definition, resolve)
     yield from _check_blinding(definition)
 
 
@@ -193,6 +196,39 @@ def _check_randomization(definition: StudyDefinition, resolve: _Resolver) -> Ite
             )
     if randomization.strata.by_site and not definition.sites:
         yield Finding("/randomization/strata/by_site", "stratified by site, but no sites are declared")
+    if randomization.minimization is not None:
+        factors = set(randomization.factor_ids())
+        for factor in randomization.minimization.weights:
+            if factor not in factors:
+                known = ", ".join(sorted(factors)) or "none: declare strata factors or by_site"
+                yield Finding(
+                    f"/randomization/minimization/weights/{factor}", f"unknown factor '{factor}' (known: {known})"
+                )
+        if not factors:
+            yield Finding("/randomization/strata", "minimization needs at least one factor (by_site or factors)")
+
+
+def _check_supply(definition: StudyDefinition, resolve: _Resolver) -> Iterator[Finding]:
+    supply = definition.supply
+    if supply is None:
+        return
+    if definition.randomization is None:
+        yield Finding("/supply", "drug supply dispenses the subject's allocated treatment: declare randomization")
+    order = [visit.id for visit in definition.schedule.visits]
+    first = definition.randomization.visit if definition.randomization is not None else None
+    for n, dispensing in enumerate(supply.dispensing):
+        yield from resolve.findings("visit", [(f"/supply/dispensing/{n}/visit", dispensing.visit)])
+        if first in order and dispensing.visit in order and order.index(dispensing.visit) < order.index(first):
+            yield Finding(
+                f"/supply/dispensing/{n}/visit",
+                f"visit {dispensing.visit} comes before randomization at {first}: the treatment is not known yet",
+            )
+    yield from _repeated([d.visit for d in supply.dispensing], "/supply/dispensing", "dispensing visit")
+    sites = {site.id for site in definition.sites}
+    for n, levels in enumerate(supply.resupply):
+        for s, site in enumerate(levels.sites):
+            if site not in sites:
+                yield Finding(f"/supply/resupply/{n}/sites/{s}", f"unknown site '{site}'")
 
 
 def _check_blinding(definition: StudyDefinition) -> Iterator[Finding]:

@@ -35,6 +35,7 @@ from trialstack.queries import handlers as queries
 from trialstack.queries.readmodel import get_query, list_queries
 from trialstack.simulation.consent import ConsentDesk, simulated_credentials
 from trialstack.simulation.ecoa import QuestionnaireDesk
+from trialstack.simulation.irt import PharmacyDesk
 from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -135,6 +136,7 @@ class Simulation:
         self.amendment = amendment
         self.consent = ConsentDesk(self)
         self.questionnaires = QuestionnaireDesk(self)
+        self.pharmacy = PharmacyDesk(self)
 
     def at(self, when: datetime, action: Action) -> None:
         heapq.heappush(self._queue, (when, next(self._order), action))
@@ -150,6 +152,8 @@ class Simulation:
         if self.amendment is not None:
             self.at(self.start + (data_cut - self.start) / 2, self._amend)
         with simulated_credentials(random.Random(f"invitations:{self.seed}")):
+            self.clock.set(self.start)
+            self.pharmacy.open(self.subjects)
             while self._queue and self._queue[0][0] <= data_cut:
                 when, _, action = heapq.heappop(self._queue)
                 self.clock.set(when)
@@ -242,6 +246,7 @@ class Simulation:
             self._save(run, FormKey(form_id, visit), {**values, **(overrides or {}).get(form_id, {})})
         if visit_id != self.definition.schedule.anchor:
             self.questionnaires.at_visit(run, visit_id, on)
+            self.pharmacy.at_visit(run, visit_id, on)
 
     def _save(self, run: SubjectRun, key: FormKey, values: dict[str, str]) -> None:
         """First entry of a form; now and then with a transcription error that an edit check should catch."""
@@ -287,6 +292,7 @@ class Simulation:
             )
             return
         run.anchor = day1
+        self.pharmacy.after_enrolment(run, day1)
         self.questionnaires.at_visit(run, self.definition.schedule.anchor, day1, enrolled=True)
         self._plan_treatment(run)
 
@@ -332,6 +338,7 @@ class Simulation:
 
     def _adverse_event(self, run: SubjectRun, start: date) -> None:
         self._log_form(run, "AE", self.values.adverse_event(start, ongoing=self.rng.random() < 0.3))
+        self.pharmacy.on_adverse_event(run)
 
     def _medication(self, run: SubjectRun, start: date) -> None:
         self._log_form(run, "CM", self.values.medication(start))

@@ -1,0 +1,1 @@
+"""IRT: randomization, kits and supply, dispensing, emergency unblinding (DESIGN.md §4)."""

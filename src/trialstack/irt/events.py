@@ -32,6 +32,8 @@ class RandomizationListGenerated(IrtEvent):
     checksum: str
     seed_commitment: str | None
     study_version: str
+    file_checksum: str | None = None
+    """For an imported list: the SHA-256 of the file as received, which the importer confirmed."""
 
 
 @event_type(CONTEXT)

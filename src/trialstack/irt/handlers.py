@@ -98,7 +98,7 @@ def load_supply(uow: UnitOfWork, study_id: str) -> SupplyState:
     return uow.load(IRT, supply_stream(study_id), SupplyState(study_id), _fold_supply)
 
 
-def _version(uow: UnitOfWork, study_id: str) -> StudyVersion:
+def study_version_of(uow: UnitOfWork, study_id: str) -> StudyVersion:
     version = version_in_force(uow.connection, study_id)
     if version is None:
         raise NotFound(f"study {study_id} is not loaded", field="study")
@@ -173,7 +173,7 @@ def generate_randomization_list(
 ) -> list[RecordedEvent]:
     """Seal a new list (every stratum of the protocol, or `strata`) under a fresh seed; the system acts."""
     state = load_randomization(uow, study_id)
-    version = _version(uow, study_id)
+    version = study_version_of(uow, study_id)
     randomization = version.definition.randomization
     if randomization is None:
         raise InvalidInput(f"study {study_id} declares no randomization", field="study")
@@ -192,7 +192,7 @@ class Randomized:
 
 def preview_stratum(uow: UnitOfWork, study_id: str, subject_id: str) -> Stratum:
     """The stratum the subject would be randomized in, and the values that decide it (the confirmation dialog)."""
-    version = _version(uow, study_id)
+    version = study_version_of(uow, study_id)
     status, _dates = subject_status(uow, study_id, subject_id)
     randomization = version.definition.randomization
     if randomization is None:
@@ -203,7 +203,7 @@ def preview_stratum(uow: UnitOfWork, study_id: str, subject_id: str) -> Stratum:
 
 def randomize(uow: UnitOfWork, study_id: str, command: cmd.RandomizeSubject, entropy: Entropy) -> Randomized:
     """Randomize one subject; a first randomization (or a stratum that used its list up) seals a new list first."""
-    version = _version(uow, study_id)
+    version = study_version_of(uow, study_id)
     definition = version.definition
     status, _dates = subject_status(uow, study_id, command.subject_id)
     consent = consent_of(uow, study_id, command.subject_id)
@@ -243,7 +243,7 @@ def unblind(uow: UnitOfWork, study_id: str, command: cmd.UnblindSubject, usernam
     events = _append(uow, study_id, randomization_stream(study_id), state.version, decided)
     allocation = state.allocation(command.subject_id)
     assert allocation is not None and allocation.arm is not None
-    arms = {arm.id: arm.name for arm in _version(uow, study_id).definition.arms}
+    arms = {arm.id: arm.name for arm in study_version_of(uow, study_id).definition.arms}
     return Unblinded(events, allocation.arm, arms.get(allocation.arm, allocation.arm))
 
 
@@ -255,7 +255,7 @@ def _supply_command(
 
 
 def register_kits(uow: UnitOfWork, study_id: str, command: cmd.RegisterKits) -> list[RecordedEvent]:
-    definition = _version(uow, study_id).definition
+    definition = study_version_of(uow, study_id).definition
     return _supply_command(uow, study_id, lambda state: decide_register(state, definition, command))
 
 
@@ -273,7 +273,7 @@ def generate_kit_list(
 
 
 def request_shipment(uow: UnitOfWork, study_id: str, command: cmd.RequestShipment) -> list[RecordedEvent]:
-    definition = _version(uow, study_id).definition
+    definition = study_version_of(uow, study_id).definition
     today = _today(uow)
     return _supply_command(uow, study_id, lambda state: decide_request_shipment(state, definition, command, today))
 
@@ -299,7 +299,7 @@ def return_kit(uow: UnitOfWork, study_id: str, command: cmd.ReturnKit) -> list[R
 
 def dispense(uow: UnitOfWork, study_id: str, command: cmd.DispenseKits) -> list[RecordedEvent]:
     """Dispense at a visit, then check the site's stock (a resupply, if due, is the system's, in the same unit)."""
-    version = _version(uow, study_id)
+    version = study_version_of(uow, study_id)
     status, dates = subject_status(uow, study_id, command.subject_id)
     allocation = load_randomization(uow, study_id).allocation(command.subject_id)
     context = DispenseContext(
@@ -314,7 +314,7 @@ def dispense(uow: UnitOfWork, study_id: str, command: cmd.DispenseKits) -> list[
 
 def resupply_site(uow: UnitOfWork, study_id: str, site_id: str) -> list[RecordedEvent]:
     """Resupply one site if its stock is (or, with the visits due soon, will be) below its minimum."""
-    definition = _version(uow, study_id).definition
+    definition = study_version_of(uow, study_id).definition
     if definition.supply is None:
         return []
     today = _today(uow)
@@ -335,7 +335,7 @@ def resupply_study(unit_of_work: Callable[[Actor], UnitOfWork], study_id: str) -
     """Check every site's stock, one unit of work each; returns the number of events appended."""
     appended = 0
     with unit_of_work(SYSTEM_IRT) as uow:
-        sites = [site.id for site in _version(uow, study_id).definition.sites]
+        sites = [site.id for site in study_version_of(uow, study_id).definition.sites]
     for site_id in sites:
         with unit_of_work(SYSTEM_IRT) as uow:
             appended += len(resupply_site(uow, study_id, site_id))

@@ -33,7 +33,15 @@ from trialstack.irt.model import (
 )
 from trialstack.irt.model import evolve as evolve_randomization
 from trialstack.irt.readmodel import subject_row, subjects, visit_dates
-from trialstack.irt.strata import CompiledStrata, Stratum, SubjectData, all_strata, compile_strata, stratify
+from trialstack.irt.strata import (
+    CompiledStrata,
+    RandomizationRefused,
+    Stratum,
+    SubjectData,
+    all_strata,
+    compile_strata,
+    stratify,
+)
 from trialstack.irt.supply import (
     DispenseContext,
     SupplyState,
@@ -207,7 +215,11 @@ def randomize(uow: UnitOfWork, study_id: str, command: cmd.RandomizeSubject, ent
     definition = version.definition
     status, _dates = subject_status(uow, study_id, command.subject_id)
     consent = consent_of(uow, study_id, command.subject_id)
-    stratum = preview_stratum(uow, study_id, command.subject_id)
+    stratum: Stratum | RandomizationRefused
+    try:
+        stratum = preview_stratum(uow, study_id, command.subject_id)
+    except RandomizationRefused as refusal:
+        stratum = refusal
     appended: list[RecordedEvent] = []
     for _attempt in range(2):
         state = load_randomization(uow, study_id)
@@ -224,7 +236,7 @@ def randomize(uow: UnitOfWork, study_id: str, command: cmd.RandomizeSubject, ent
             continue
         appended += _append(uow, study_id, randomization_stream(study_id), state.version, decided)
         allocated = decided[1]
-        assert isinstance(allocated, ev.TreatmentAllocated)
+        assert isinstance(allocated, ev.TreatmentAllocated) and isinstance(stratum, Stratum)
         return Randomized(appended, allocated.number, stratum, allocated.arm)
     raise AssertionError("a freshly generated list always has an entry for the stratum")
 

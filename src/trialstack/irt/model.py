@@ -177,13 +177,15 @@ def decide_randomize(
     definition: StudyDefinition,
     subject: SubjectStatus,
     consent: ConsentView,
-    stratum: Stratum,
+    stratum: Stratum | RandomizationRefused,
     lists: RevealedLists,
     command: cmd.RandomizeSubject,
     today: date,
     study_version: str,
 ) -> list[ev.IrtEvent]:
-    """The two halves of one randomization: the blinded `SubjectRandomized` and the unblinded `TreatmentAllocated`."""
+    """The two halves of one randomization: the blinded `SubjectRandomized` and the unblinded `TreatmentAllocated`.
+
+    `stratum` is the refusal itself when the subject's data cannot decide it: said after enrolment and consent."""
     randomization = _randomization(definition)
     earlier = state.allocation(command.subject_id)
     if earlier is not None:
@@ -201,6 +203,8 @@ def decide_randomize(
     refused = gate_refusal(definition, consent, GatedAction.RANDOMIZATION, today, "randomization")
     if refused is not None:
         raise RandomizationRefused(refused, field="consent")
+    if isinstance(stratum, RandomizationRefused):
+        raise stratum
     number = str(1001 + len(state.subjects))
     allocated = _allocate(state, randomization, stratum, lists, command.subject_id, number)
     randomized = ev.SubjectRandomized(

@@ -129,6 +129,12 @@ def usable_until(day: date, supply: Supply) -> date:
     return day + timedelta(days=supply.do_not_dispense_days)
 
 
+def shippable_after(day: date, supply: Supply, site_id: str) -> date:
+    """A kit may be shipped to a site on `day` only if it expires after this date: it must stay dispensable
+    through the site's prediction window (a kit that would expire on the shelf is not sent)."""
+    return usable_until(day, supply) + timedelta(days=supply.levels_for(site_id).predict_days)
+
+
 def _supply(definition: StudyDefinition) -> Supply:
     if definition.supply is None:
         raise SupplyRefused("this study declares no drug supply", field="study")
@@ -223,7 +229,7 @@ def decide_request_shipment(
     for treatment, quantity in sorted(command.quantities.items()):
         if quantity < 0:
             raise InvalidInput(f"quantity of {treatment} is negative", field="quantities")
-        available = _pick(state, depot, KitStatus.AT_DEPOT, treatment, usable_until(today, supply))
+        available = _pick(state, depot, KitStatus.AT_DEPOT, treatment, shippable_after(today, supply, command.site_id))
         if len(available) < quantity:
             raise SupplyRefused(
                 f"depot {depot} has {len(available)} usable kits of {treatment}, {quantity} requested",
@@ -320,7 +326,7 @@ def _why_not(kit: Kit, site_id: str, supply: Supply, visit_date: date) -> str | 
     if kit.expiry <= usable_until(visit_date, supply):
         return (
             f"kit {kit.kit} expires on {kit.expiry}, within the {supply.do_not_dispense_days} do-not-dispense days "
-            f"of the visit on {visit_date}"
+            f"of {visit_date}"
         )
     return None
 
@@ -354,17 +360,18 @@ def decide_dispense(
     if earlier:
         raise SupplyRefused(f"kit {', '.join(earlier)} was already dispensed at {command.visit}", field="visit")
     visit_date = context.visit_date or today
+    handed_over = max(visit_date, today)  # a visit entered late does not make an old kit fresh
     site = allocation.site_id
     chosen: list[Kit] = []
     if command.kit is not None:
         kit = _kit(state, command.kit)
-        why = _why_not(kit, site, supply, visit_date)
+        why = _why_not(kit, site, supply, handed_over)
         if why is None and kit.treatment != allocation.arm:
             why = f"kit {kit.kit} cannot be dispensed to {command.subject_id}: dispense the kit the system assigns"
         if why is not None:
             raise SupplyRefused(why, field="kit")
         chosen.append(kit)
-    candidates = [k for k in _pick(state, site, KitStatus.AVAILABLE, allocation.arm, usable_until(visit_date, supply))
+    candidates = [k for k in _pick(state, site, KitStatus.AVAILABLE, allocation.arm, usable_until(handed_over, supply))
                   if k not in chosen]  # fmt: skip
     chosen += candidates[: dispensing.kits - len(chosen)]
     if len(chosen) < dispensing.kits:
@@ -429,7 +436,8 @@ def decide_resupply(
             continue
         reason = "minimum" if usable < levels.minimum else reason
         wanted = levels.maximum + predicted - usable
-        stock = [k.kit for k in _pick(state, depot, KitStatus.AT_DEPOT, arm, after)][:wanted]
+        shippable = shippable_after(today, supply, site_id)
+        stock = [k.kit for k in _pick(state, depot, KitStatus.AT_DEPOT, arm, shippable)][:wanted]
         shortfall += wanted - len(stock)
         picked += stock
         needs.append(ev.TreatmentNeed(treatment=arm, usable=usable, predicted=predicted, requested=wanted))

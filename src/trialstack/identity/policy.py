@@ -88,7 +88,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ}),
     Role.UNBLINDED_PHARMACIST: frozenset(
         {Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ, Action.SUPPLY_RECEIVE, Action.SUPPLY_MANAGE}
-        | {Action.KIT_DISPENSE}
+        | {Action.KIT_DISPENSE, Action.AUDIT_READ, Action.EVENTS_READ}
     ),
     Role.STUDY_BUILDER: frozenset({Action.STUDY_READ, Action.STUDY_BUILD}),
     Role.ADMIN: frozenset({Action.STUDY_READ, Action.USER_ADMIN, Action.AUDIT_READ, Action.EVENTS_READ}),

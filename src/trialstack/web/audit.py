@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from trialstack.capture import personal
 from trialstack.capture.handlers import SUBJECT
 from trialstack.capture.refs import subject_stream_id
+from trialstack.irt import handlers as irt
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.errors import LedgerError
@@ -84,6 +85,21 @@ def _change(kind: str, p: dict[str, Any]) -> tuple[str, str | None, str | None, 
         return f"{what} signed by {p.get('printed_name')}", None, None, p.get("meaning")
     if kind == "SignatureInvalidated":
         return f"Signature {p.get('signature_id')} no longer valid", None, None, p.get("changed")
+    if kind == "SubjectRandomized":
+        return f"Randomized: number {p.get('number')}, stratum {p.get('stratum')}", None, None, None
+    if kind == "TreatmentAllocated":
+        return f"Allocated to {p.get('arm')} (number {p.get('number')})", None, None, None
+    if kind == "KitDispensed":
+        return f"Kit {p.get('kit')} dispensed at {p.get('visit')}", None, None, None
+    if kind == "KitReturned":
+        return (
+            f"Kit {p.get('kit')} returned ({p.get('condition')})",
+            None,
+            None,
+            f"units returned: {p.get('units_returned')}",
+        )
+    if kind == "EmergencyUnblinded":
+        return f"Emergency unblinding by {p.get('username')} ({p.get('role')})", None, None, p.get("reason")
     if kind == "PersonalDataErased":
         return "Personal data erased", None, None, ", ".join(p.get("items", [])) or None
     details = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("subject_id", "study_version", "site_id"))
@@ -97,9 +113,15 @@ def _in_force(published: list[tuple[int, str]], study_seq: int) -> str | None:
 
 
 def _streams(connection: Connection, study_id: str, subject_id: str) -> list[RecordedEvent]:
+    """The subject's casebook, its queries, and its randomization, kits and unblinding (from the study's IRT
+    streams, where each event names its subject)."""
     events = list(store.read_stream(connection, SUBJECT, subject_stream_id(study_id, subject_id)))
     for query in list_queries(connection, study_id, subject_id=subject_id):
         events += store.read_stream(connection, QUERY, query_stream_id(study_id, query["query_id"]))
+    for stream in (irt.randomization_stream(study_id), irt.supply_stream(study_id)):
+        events += [
+            e for e in store.read_stream(connection, irt.IRT, stream) if e.payload.get("subject_id") == subject_id
+        ]
     return sorted(events, key=lambda event: event.study_seq)
 
 

@@ -21,6 +21,7 @@ from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
 from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.draws import Draws, seed_commitment
+from trialstack.irt.frozen import with_entries
 from trialstack.irt.schemes import MarginCounts, block_list, decimal_text, minimize
 from trialstack.irt.strata import RandomizationRefused, Stratum
 from trialstack.protocol.definition import GatedAction, Randomization, RandomizationScheme, StudyDefinition
@@ -68,11 +69,11 @@ class RandomizationState:
 
 
 def _with(mapping: Mapping[str, int], key: str, add: int) -> Mapping[str, int]:
-    return MappingProxyType({**mapping, key: mapping.get(key, 0) + add})
+    return with_entries(mapping, {key: mapping.get(key, 0) + add})
 
 
 def _set(subjects: Mapping[str, Allocation], allocation: Allocation) -> Mapping[str, Allocation]:
-    return MappingProxyType({**subjects, allocation.subject_id: allocation})
+    return with_entries(subjects, {allocation.subject_id: allocation})
 
 
 def evolve(event: ev.IrtEvent, state: RandomizationState) -> RandomizationState:

@@ -13,6 +13,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from trialstack.irt.draws import Draws
+from trialstack.irt.frozen import with_entries
 from trialstack.protocol.definition import Imbalance, Minimization
 
 
@@ -65,12 +66,11 @@ class MarginCounts:
 
     def add(self, levels: Mapping[str, str], arm: str) -> MarginCounts:
         """The counts with one more subject on `arm` at each of its levels (only those levels are copied)."""
-        counts = dict(self.counts)
+        added: dict[Level, Mapping[str, int]] = {}
         for factor, code in levels.items():
-            current = dict(self.of((factor, code)))
-            current[arm] = current.get(arm, 0) + 1
-            counts[(factor, code)] = MappingProxyType(current)
-        return MarginCounts(MappingProxyType(counts))
+            current = self.of((factor, code))
+            added[(factor, code)] = with_entries(current, {arm: current.get(arm, 0) + 1})
+        return MarginCounts(with_entries(self.counts, added))
 
 
 def level_imbalance(counts: Mapping[str, int], ratio: Mapping[str, int], method: Imbalance) -> Fraction:

@@ -18,6 +18,7 @@ from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
 from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.draws import Draws
+from trialstack.irt.frozen import with_entries
 from trialstack.irt.model import ENROLLED, Allocation, SubjectStatus
 from trialstack.protocol.definition import GatedAction, StudyDefinition, Supply
 
@@ -75,14 +76,12 @@ class SupplyState:
 
 
 def _moved(state: SupplyState, kits: Iterable[str], **changes: object) -> SupplyState:
-    updated = dict(state.kits)
-    for number in kits:
-        updated[number] = replace(updated[number], **changes)  # type: ignore[arg-type]
-    return replace(state, kits=MappingProxyType(updated))
+    moved = {number: replace(state.kits[number], **changes) for number in kits}  # type: ignore[arg-type]
+    return replace(state, kits=with_entries(state.kits, moved))
 
 
 def _shipment(state: SupplyState, shipment: Shipment) -> SupplyState:
-    return replace(state, shipments=MappingProxyType({**state.shipments, shipment.shipment_id: shipment}))
+    return replace(state, shipments=with_entries(state.shipments, {shipment.shipment_id: shipment}))
 
 
 def evolve(event: ev.IrtEvent, state: SupplyState) -> SupplyState:
@@ -91,7 +90,7 @@ def evolve(event: ev.IrtEvent, state: SupplyState) -> SupplyState:
             added = {
                 k.kit: Kit(k.kit, k.treatment, k.lot, date.fromisoformat(k.expiry), event.depot) for k in event.kits
             }
-            return replace(state, kits=MappingProxyType({**state.kits, **added}))
+            return replace(state, kits=with_entries(state.kits, added))
         case ev.ShipmentRequested():
             state = _shipment(
                 state, Shipment(event.shipment_id, event.depot, event.site_id, tuple(event.kits), event.reason)
@@ -115,12 +114,12 @@ def evolve(event: ev.IrtEvent, state: SupplyState) -> SupplyState:
             )
             key = (event.subject_id, event.visit)
             kits = (*state.dispensed.get(key, ()), event.kit)
-            return replace(state, dispensed=MappingProxyType({**state.dispensed, key: kits}))
+            return replace(state, dispensed=with_entries(state.dispensed, {key: kits}))
         case ev.KitReturned():
             return _moved(state, [event.kit], status=KitStatus.RETURNED)
         case ev.ResupplyTriggered():
             short = event.shortfall if event.shipment_id is None else 0
-            return replace(state, shortfalls=MappingProxyType({**state.shortfalls, event.site_id: short}))
+            return replace(state, shortfalls=with_entries(state.shortfalls, {event.site_id: short}))
     return state
 
 

@@ -137,7 +137,7 @@ def demo_command(
             f"{desk.resends} resent (no-op)",
             highlight=False,
         )
-    if simulation.pharmacy.active:
+    if simulation.pharmacy.randomizes:
         for name in IRT_EVENTS:
             console.print(f"  {name}: {stats[name]}")
     console.print(f"refused commands: {refused}", highlight=False)

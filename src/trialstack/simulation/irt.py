@@ -54,11 +54,14 @@ class PharmacyDesk:
     def __init__(self, simulation: Simulation) -> None:
         self.sim = simulation
         self.rng = random.Random(f"irt:{simulation.seed}")
-        self.active = simulation.definition.randomization is not None and simulation.definition.supply is not None
+        self.randomizes = simulation.definition.randomization is not None
+        self.active = self.randomizes and simulation.definition.supply is not None
+        """Supply runs only when the study declares both randomization (the treatment) and supply."""
         self.stats: Counter[str] = Counter()
         self._shipments = 0
         self._excursion_at = self.rng.randint(*EXCURSION_AMONG)
         self._unblinded = False
+        self._randomized: set[str] = set()
         self._kits: dict[str, list[str]] = {}
         """Subject → kits dispensed, in order (the last one comes back at the next dispensing visit)."""
 
@@ -131,11 +134,13 @@ class PharmacyDesk:
 
     # subjects ---------------------------------------------------------------------------------------------
     def after_enrolment(self, run: SubjectRun, day1: date) -> None:
-        if not self.active:
+        if not self.randomizes:
             return
         coordinator = self.sim.staff.coordinator(run.site_id)
         randomized = self._do(coordinator, irt.randomize, cmd.RandomizeSubject(run.subject_id), self._entropy)
         if randomized is not None:
+            self._randomized.add(run.subject_id)
+        if randomized is not None and self.active:
             self.at_visit(run, self.sim.definition.randomization.visit, day1)  # type: ignore[union-attr]
 
     def at_visit(self, run: SubjectRun, visit_id: str, on: date) -> None:
@@ -152,7 +157,7 @@ class PharmacyDesk:
         given += [e.payload["kit"] for e in dispensed or () if e.event_type == "KitDispensed"]
 
     def on_adverse_event(self, run: SubjectRun) -> None:
-        if not self.active or self._unblinded or run.subject_id not in self._kits:
+        if not self.randomizes or self._unblinded or run.subject_id not in self._randomized:
             return
         investigator = self.sim.staff.investigator(run.site_id)
         username = investigator.id.removeprefix("user:")

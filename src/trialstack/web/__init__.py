@@ -17,8 +17,10 @@ from trialstack.web import (
     routes_ecoa_tablet,
     routes_forms,
     routes_home,
+    routes_irt,
     routes_participant,
     routes_participant_ecoa,
+    routes_pharmacy,
     routes_queries,
     routes_sdv,
     routes_sign,
@@ -44,6 +46,8 @@ ROUTERS = (
     routes_participant_ecoa,
     routes_ecoa,
     routes_ecoa_tablet,
+    routes_irt,
+    routes_pharmacy,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"

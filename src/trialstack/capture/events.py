@@ -7,6 +7,10 @@ and the event carries the vault reference in `value` / `previous_value` and a ke
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from trialstack.ledger.registry import event_type
@@ -239,3 +243,22 @@ SUBJECT_STATUS_AFTER: dict[str, str] = {
     SubjectCompleted.__name__: "completed",
 }
 """The subject's status after each status event: what other contexts' read models follow of a subject."""
+SUBJECT_FACT_EVENTS = frozenset({*SUBJECT_STATUS_AFTER, VisitDateRecorded.__name__})
+"""Capture's events `follow_subject` keeps a row current with."""
+
+
+def follow_subject(row: dict[str, Any] | None, kind: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Another context's read-model row of a subject, brought up to date with one of capture's events: made at
+    screening (`site_id`, `status`, `visit_dates` as JSON), then its status and visit dates kept current. None for
+    a subject the row was never made for."""
+    if kind == SubjectScreened.__name__:
+        return {**(row or {}), "site_id": payload["site_id"], "status": "screening", "visit_dates": "{}"}
+    if row is None:
+        return None
+    if kind in SUBJECT_STATUS_AFTER:
+        row["status"] = SUBJECT_STATUS_AFTER[kind]
+    elif kind == VisitDateRecorded.__name__:
+        dates = json.loads(row["visit_dates"])
+        dates[payload["visit"]] = payload["visit_date"]
+        row["visit_dates"] = json.dumps(dates, sort_keys=True)
+    return row

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, select
 
-from trialstack.capture.events import SUBJECT_STATUS_AFTER
+from trialstack.capture.events import SUBJECT_FACT_EVENTS, follow_subject
 from trialstack.ecoa import events as ev
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.rowfold import FoldingProjection, Key, RowStore
@@ -73,7 +73,7 @@ def clinical_key(alert: str, client_id: str) -> str:
 class EcoaReadModel(FoldingProjection):
     name = "ecoa.entries"
     tables = (subject_table, entry_table, alert_table)
-    event_types = frozenset({*SUBJECT_STATUS_AFTER, "VisitDateRecorded", "ParticipantActivated", *_ECOA})
+    event_types = frozenset({*SUBJECT_FACT_EVENTS, "ParticipantActivated", *_ECOA})
 
     def touches(self, event: RecordedEvent) -> Iterable[tuple[Table, Key]]:
         payload = event.payload
@@ -89,21 +89,13 @@ class EcoaReadModel(FoldingProjection):
     def fold(self, event: RecordedEvent, rows: RowStore) -> None:
         payload, kind = event.payload, event.event_type
         key = (event.study_id, payload["subject_id"])
-        subject = rows.get(subject_table, key)
-        if kind == "SubjectScreened":
-            subject = {"study_id": key[0], "subject_id": key[1], "site_id": payload["site_id"], "status": "screening",
-                       "visit_dates": "{}", "username": None}  # fmt: skip
+        made = {"study_id": key[0], "subject_id": key[1], "username": None}
+        subject = follow_subject(made if kind == "SubjectScreened" else rows.get(subject_table, key), kind, payload)
         if subject is None:
             return
-        if kind in SUBJECT_STATUS_AFTER:
-            subject["status"] = SUBJECT_STATUS_AFTER[kind]
-        elif kind == "VisitDateRecorded":
-            dates = json.loads(subject["visit_dates"])
-            dates[payload["visit"]] = payload["visit_date"]
-            subject["visit_dates"] = json.dumps(dates, sort_keys=True)
-        elif kind == "ParticipantActivated":
+        if kind == "ParticipantActivated":
             subject["username"] = payload["username"]
-        else:
+        elif kind not in SUBJECT_FACT_EVENTS:
             self._ecoa(event, subject["site_id"], rows)
         rows.put(subject_table, subject)
 

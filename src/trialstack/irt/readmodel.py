@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, select
 
-from trialstack.capture.events import SUBJECT_STATUS_AFTER
+from trialstack.capture.events import SUBJECT_FACT_EVENTS, follow_subject
 from trialstack.irt import events as ev
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.rowfold import FoldingProjection, Key, RowStore
@@ -91,7 +91,7 @@ unblinding_table = Table(
 
 _KIT_EVENTS = frozenset({"ShipmentRequested", "ShipmentReceived", "KitsQuarantined", "KitsReleased", "KitsRejected"})
 _SHIPMENT_EVENTS = frozenset({"ShipmentRequested", "ShipmentDispatched", "ShipmentReceived"})
-_SUBJECT_EVENTS = frozenset({*SUBJECT_STATUS_AFTER, "VisitDateRecorded", "SubjectRandomized", "TreatmentAllocated"})
+_SUBJECT_EVENTS = frozenset({*SUBJECT_FACT_EVENTS, "SubjectRandomized", "TreatmentAllocated"})
 
 
 def _kits_of(payload: dict[str, Any]) -> list[str]:
@@ -103,8 +103,7 @@ class IrtReadModel(FoldingProjection):
     tables = (subject_table, kit_table, shipment_table, unblinding_table)
     event_types = frozenset(
         {
-            *SUBJECT_STATUS_AFTER,
-            "VisitDateRecorded",
+            *SUBJECT_FACT_EVENTS,
             *(cls.__name__ for cls in (*ev.RANDOMIZATION_EVENTS, *ev.SUPPLY_EVENTS)),
         }
     )
@@ -140,20 +139,15 @@ class IrtReadModel(FoldingProjection):
     def _subject(self, event: RecordedEvent, rows: RowStore) -> None:
         payload, kind = event.payload, event.event_type
         key = (event.study_id, payload["subject_id"])
-        row = rows.get(subject_table, key)
-        if kind == "SubjectScreened":
-            row = {"study_id": key[0], "subject_id": key[1], "site_id": payload["site_id"], "status": "screening",
-                   "visit_dates": "{}", "number": None, "stratum": None, "factors": None, "randomized_on": None,
-                   "arm": None, "unblinded_on": None, "unblinded_role": None}  # fmt: skip
+        made = {"study_id": key[0], "subject_id": key[1], "number": None, "stratum": None, "factors": None,
+                "randomized_on": None, "arm": None, "unblinded_on": None, "unblinded_role": None}  # fmt: skip
+        row = follow_subject(made if kind == "SubjectScreened" else rows.get(subject_table, key), kind, payload)
         if row is None:
             return
-        if kind in SUBJECT_STATUS_AFTER:
-            row["status"] = SUBJECT_STATUS_AFTER[kind]
-        elif kind == "VisitDateRecorded":
-            dates = json.loads(row["visit_dates"])
-            dates[payload["visit"]] = payload["visit_date"]
-            row["visit_dates"] = json.dumps(dates, sort_keys=True)
-        elif kind == "SubjectRandomized":
+        if kind in SUBJECT_FACT_EVENTS:
+            rows.put(subject_table, row)
+            return
+        if kind == "SubjectRandomized":
             row.update(number=payload["number"], stratum=payload["stratum"], randomized_on=payload["randomized_on"],
                        factors=json.dumps(payload["factors"], sort_keys=True))  # fmt: skip
         elif kind == "TreatmentAllocated":

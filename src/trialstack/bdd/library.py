@@ -8,6 +8,7 @@ from trialstack.bdd import (
     steps_ecoa,
     steps_eligibility,
     steps_forms,
+    steps_irt,
     steps_monitoring,
     steps_personal,
     steps_subjects,
@@ -23,6 +24,7 @@ STEP_MODULES = (
     steps_monitoring,
     steps_personal,
     steps_ecoa,
+    steps_irt,
 )
 TOPICS = (
     steps_subjects.TIME,
@@ -35,6 +37,8 @@ TOPICS = (
     steps_monitoring.MONITORING,
     steps_personal.PERSONAL,
     steps_ecoa.QUESTIONNAIRES,
+    steps_irt.RANDOMIZATION,
+    steps_irt.SUPPLY,
     steps_forms.REFUSALS,
 )
 

@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 import trialstack
-from trialstack.api import routes_auth, routes_capture, routes_consent, routes_ecoa, routes_queries, routes_studies
+from trialstack.api import (
+    routes_auth,
+    routes_capture,
+    routes_consent,
+    routes_ecoa,
+    routes_irt,
+    routes_queries,
+    routes_studies,
+)
 from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.ecoa_sweeper import start_sweeper
 from trialstack.api.openapi import install_openapi, problem_responses
@@ -38,6 +46,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_queries.router)
     app.include_router(routes_consent.router)
     app.include_router(routes_ecoa.router)
+    app.include_router(routes_irt.router)
     install_web(app)
     install_openapi(app)
 

@@ -177,9 +177,10 @@ def _append(uow: UnitOfWork, study_id: str, stream: str, state_version: int, eve
 
 
 def generate_randomization_list(
-    uow: UnitOfWork, study_id: str, entropy: Entropy, strata: Sequence[str] | None = None
+    uow: UnitOfWork, study_id: str, entropy: Entropy, strata: Sequence[str] | None = None, actor: Actor | None = None
 ) -> list[RecordedEvent]:
-    """Seal a new list (every stratum of the protocol, or `strata`) under a fresh seed; the system acts."""
+    """Seal a new list (every stratum of the protocol, or `strata`) under a fresh seed, as the unit's user (or
+    `actor`: the system, when a randomization needs it)."""
     state = load_randomization(uow, study_id)
     version = study_version_of(uow, study_id)
     randomization = version.definition.randomization
@@ -187,7 +188,7 @@ def generate_randomization_list(
         raise InvalidInput(f"study {study_id} declares no randomization", field="study")
     sealed = generate_list(state, randomization, strata or all_strata(version.definition), entropy(), version.hash)
     uow.vault.store_document(uow.connection, vault_owner(study_id), sealed.content, utc_timestamp(uow.clock.now()))
-    return _append(uow, study_id, randomization_stream(study_id), state.version, [sealed.event], SYSTEM_IRT)
+    return _append(uow, study_id, randomization_stream(study_id), state.version, [sealed.event], actor)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def randomize(uow: UnitOfWork, study_id: str, command: cmd.RandomizeSubject, ent
             strata = None if not state.lists else [needed.stratum]
             if strata is None and needed.stratum not in all_strata(definition):
                 strata = [*all_strata(definition), needed.stratum]
-            appended += generate_randomization_list(uow, study_id, entropy, strata)
+            appended += generate_randomization_list(uow, study_id, entropy, strata, SYSTEM_IRT)
             continue
         appended += _append(uow, study_id, randomization_stream(study_id), state.version, decided)
         allocated = decided[1]

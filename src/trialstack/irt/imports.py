@@ -20,7 +20,6 @@ from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.handlers import (
     IRT,
-    SYSTEM_IRT,
     load_randomization,
     randomization_stream,
     register_kits,
@@ -135,7 +134,7 @@ def parse_randomization_list(data: bytes, name: str, definition: StudyDefinition
 def import_randomization_list(
     uow: UnitOfWork, study_id: str, data: bytes, name: str, checksum: str
 ) -> list[RecordedEvent]:
-    """Seal an imported list (extending any earlier list, stratum by stratum); the system records it."""
+    """Seal an imported list (extending any earlier list, stratum by stratum), recorded as the importing user's."""
     actual = sha256_hex(data)
     _confirm(actual, checksum, name)
     version = study_version_of(uow, study_id)
@@ -155,4 +154,4 @@ def import_randomization_list(
         study_version=version.hash, file_checksum=actual,
     )  # fmt: skip
     stream = randomization_stream(study_id)
-    return uow.append(study_id, IRT, stream, [encode(event)], expected_version=state.version, actor=SYSTEM_IRT)
+    return uow.append(study_id, IRT, stream, [encode(event)], expected_version=state.version)

@@ -21,7 +21,7 @@ from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
 from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.draws import Draws, seed_commitment
-from trialstack.irt.frozen import with_entries
+from trialstack.irt.frozen import FrozenMap, with_entries
 from trialstack.irt.schemes import MarginCounts, block_list, decimal_text, minimize
 from trialstack.irt.strata import RandomizationRefused, Stratum
 from trialstack.protocol.definition import GatedAction, Randomization, RandomizationScheme, StudyDefinition
@@ -59,7 +59,7 @@ class RandomizationState:
     used: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     available: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     margins: MarginCounts = field(default_factory=MarginCounts)
-    subjects: Mapping[str, Allocation] = field(default_factory=lambda: MappingProxyType({}))
+    subjects: FrozenMap[str, Allocation] = field(default_factory=FrozenMap)
 
     def allocation(self, subject_id: str) -> Allocation | None:
         return self.subjects.get(subject_id)
@@ -72,8 +72,8 @@ def _with(mapping: Mapping[str, int], key: str, add: int) -> Mapping[str, int]:
     return with_entries(mapping, {key: mapping.get(key, 0) + add})
 
 
-def _set(subjects: Mapping[str, Allocation], allocation: Allocation) -> Mapping[str, Allocation]:
-    return with_entries(subjects, {allocation.subject_id: allocation})
+def _set(subjects: FrozenMap[str, Allocation], allocation: Allocation) -> FrozenMap[str, Allocation]:
+    return subjects.set({allocation.subject_id: allocation})
 
 
 def evolve(event: ev.IrtEvent, state: RandomizationState) -> RandomizationState:

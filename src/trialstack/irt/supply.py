@@ -18,7 +18,7 @@ from trialstack.errors import DomainRuleViolation, InvalidInput, NotFound
 from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.draws import Draws
-from trialstack.irt.frozen import with_entries
+from trialstack.irt.frozen import FrozenMap, with_entries
 from trialstack.irt.model import ENROLLED, Allocation, SubjectStatus
 from trialstack.protocol.definition import GatedAction, StudyDefinition, Supply
 
@@ -65,9 +65,9 @@ class Shipment:
 class SupplyState:
     study_id: str
     version: int = 0
-    kits: Mapping[str, Kit] = field(default_factory=lambda: MappingProxyType({}))
+    kits: FrozenMap[str, Kit] = field(default_factory=FrozenMap)
     shipments: Mapping[str, Shipment] = field(default_factory=lambda: MappingProxyType({}))
-    dispensed: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    dispensed: FrozenMap[tuple[str, str], tuple[str, ...]] = field(default_factory=FrozenMap)
     shortfalls: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Per site, the depot's shortfall last recorded without a shipment (so it is recorded once, not every day)."""
 
@@ -77,7 +77,7 @@ class SupplyState:
 
 def _moved(state: SupplyState, kits: Iterable[str], **changes: object) -> SupplyState:
     moved = {number: replace(state.kits[number], **changes) for number in kits}  # type: ignore[arg-type]
-    return replace(state, kits=with_entries(state.kits, moved))
+    return replace(state, kits=state.kits.set(moved))
 
 
 def _shipment(state: SupplyState, shipment: Shipment) -> SupplyState:
@@ -90,7 +90,7 @@ def evolve(event: ev.IrtEvent, state: SupplyState) -> SupplyState:
             added = {
                 k.kit: Kit(k.kit, k.treatment, k.lot, date.fromisoformat(k.expiry), event.depot) for k in event.kits
             }
-            return replace(state, kits=with_entries(state.kits, added))
+            return replace(state, kits=state.kits.set(added))
         case ev.ShipmentRequested():
             state = _shipment(
                 state, Shipment(event.shipment_id, event.depot, event.site_id, tuple(event.kits), event.reason)
@@ -114,7 +114,7 @@ def evolve(event: ev.IrtEvent, state: SupplyState) -> SupplyState:
             )
             key = (event.subject_id, event.visit)
             kits = (*state.dispensed.get(key, ()), event.kit)
-            return replace(state, dispensed=with_entries(state.dispensed, {key: kits}))
+            return replace(state, dispensed=state.dispensed.set({key: kits}))
         case ev.KitReturned():
             return _moved(state, [event.kit], status=KitStatus.RETURNED)
         case ev.ResupplyTriggered():
@@ -318,10 +318,8 @@ def _why_not(kit: Kit, site_id: str, supply: Supply, visit_date: date) -> str | 
     if kit.status is KitStatus.QUARANTINED:
         return f"kit {kit.kit} is in quarantine until it is assessed"
     if kit.status is not KitStatus.AVAILABLE or kit.location != site_id:
-        where = f"at {kit.location}" if kit.location != site_id else ""
-        return (
-            f"kit {kit.kit} is not available at site {site_id} ({kit.status.value.replace('_', ' ')} {where})".strip()
-        )
+        where = f" at {kit.location}" if kit.location != site_id else ""
+        return f"kit {kit.kit} is not available at site {site_id} ({kit.status.value.replace('_', ' ')}{where})"
     if kit.expiry <= usable_until(visit_date, supply):
         return (
             f"kit {kit.kit} expires on {kit.expiry}, within the {supply.do_not_dispense_days} do-not-dispense days "
@@ -361,22 +359,18 @@ def decide_dispense(
     visit_date = context.visit_date or today
     handed_over = max(visit_date, today)  # a visit entered late does not make an old kit fresh
     site = allocation.site_id
-    chosen: list[Kit] = []
-    if command.kit is not None:
-        kit = _kit(state, command.kit)
-        why = _why_not(kit, site, supply, handed_over)
-        if why is None and kit.treatment != allocation.arm:
-            why = f"kit {kit.kit} cannot be dispensed to {command.subject_id}: dispense the kit the system assigns"
-        if why is not None:
-            raise SupplyRefused(why, field="kit")
-        chosen.append(kit)
-    candidates = [k for k in _pick(state, site, KitStatus.AVAILABLE, allocation.arm, usable_until(handed_over, supply))
-                  if k not in chosen]  # fmt: skip
-    chosen += candidates[: dispensing.kits - len(chosen)]
+    scanned = _scanned(state, command.kit, site, supply, handed_over) if command.kit is not None else None
+    assigned = _pick(state, site, KitStatus.AVAILABLE, allocation.arm, usable_until(handed_over, supply))
+    chosen = assigned[: dispensing.kits]
     if len(chosen) < dispensing.kits:
         raise SupplyRefused(
             f"site {site} has no usable kit for subject {command.subject_id} at {command.visit} "
             f"({dispensing.kits} needed); the site's stock is resupplied automatically, or ask the pharmacist",
+            field="kit",
+        )
+    if scanned is not None and scanned not in chosen:
+        raise SupplyRefused(
+            f"kit {scanned.kit} is not the kit assigned at this visit: dispense kit {', '.join(k.kit for k in chosen)}",
             field="kit",
         )
     return [
@@ -386,6 +380,17 @@ def decide_dispense(
         )
         for kit in chosen
     ]  # fmt: skip
+
+
+def _scanned(state: SupplyState, number: str, site: str, supply: Supply, handed_over: date) -> Kit:
+    """A kit the site scanned, if it can leave the shelf at all. It must then be one the system assigns for this
+    visit: any other is refused in the same words whatever its treatment, so scanning kits never tells a site
+    which subjects share an arm."""
+    kit = _kit(state, number)
+    why = _why_not(kit, site, supply, handed_over)
+    if why is not None:
+        raise SupplyRefused(why, field="kit")
+    return kit
 
 
 CONDITIONS = ("unused", "partly used", "empty", "lost", "damaged")

@@ -230,7 +230,7 @@ def test_a_kit_of_the_other_treatment_or_expiring_soon_is_refused_without_naming
     with pytest.raises(DomainRuleViolation) as error:
         run(stocked, COORDINATOR, irt.dispense, cmd.DispenseKits(subject, "DAY1", kit=other))
     assert ledger_size(stocked) == before
-    assert "dispense the kit the system assigns" in error.value.message
+    assert "is not the kit assigned at this visit: dispense kit" in error.value.message
     assert "ZEL" not in error.value.message and "PBO" not in error.value.message
     short = _ship_short_dated(stocked, clock)
     refused(stocked, DomainRuleViolation, f"kit {short} expires on .*within the 30 do-not-dispense days",

@@ -26,7 +26,6 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
@@ -58,12 +57,10 @@ from trialstack.identity.authentication import reauthenticate_for_signature
 from trialstack.identity.policy import Action, Forbidden, Principal, authorize
 from trialstack.irt import commands as cmd
 from trialstack.irt import handlers, imports
-from trialstack.irt.model import ListNeeded, RevealedLists, decide_randomize
 from trialstack.irt.readmodel import kit_table, kits, shipment_table, shipments, subject_row, subjects, unblindings
-from trialstack.irt.strata import RandomizationRefused, Stratum, all_strata
+from trialstack.irt.strata import all_strata
 from trialstack.irt.supply import KitStatus
 from trialstack.ledger.envelope import RecordedEvent
-from trialstack.ledger.schema import ledger_event
 from trialstack.ledger.uow import UnitOfWork
 from trialstack.protocol.definition import RandomizationScheme, StudyDefinition
 from trialstack.protocol.readmodel import version_in_force
@@ -192,56 +189,9 @@ def _check_arms(definition: StudyDefinition, quantities: dict[str, int]) -> None
 
 # --- randomization --------------------------------------------------------------------------------------------------
 
-_NO_LISTS = RevealedLists(MappingProxyType({}), None)
-
-
-def _readiness(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[Stratum | None, TrialStackError | None]:
-    """The stratum the subject would be randomized in, and why a randomization would be refused now (None: it
-    would not). The domain's own decision, given no list: it refuses (already randomized, not enrolled, consent,
-    stratification, in that order) or asks for a list, so no allocation is ever drawn here."""
-    version = handlers.study_version_of(uow, study_id)
-    if version.definition.randomization is None:
-        raise NotFound(f"study {study_id} declares no randomization", field="study")
-    status, _dates = handlers.subject_status(uow, study_id, subject_id)
-    consent = handlers.consent_of(uow, study_id, subject_id)
-    state = handlers.load_randomization(uow, study_id)
-    stratum: Stratum | RandomizationRefused
-    try:
-        stratum = handlers.preview_stratum(uow, study_id, subject_id)
-    except RandomizationRefused as refused:
-        stratum = refused
-    decided = stratum if isinstance(stratum, Stratum) else None
-    try:
-        decide_randomize(
-            state, version.definition, status, consent, stratum, _NO_LISTS, cmd.RandomizeSubject(subject_id),
-            uow.clock.now().date(), version.hash,
-        )  # fmt: skip
-    except ListNeeded:
-        return decided, None
-    except RandomizationRefused as refused:
-        return decided, refused
-    return decided, None
-
 
 def _refusal_json(error: TrialStackError) -> dict[str, Any]:
     return {"type": TYPE_BASE + error.code, "detail": error.message, "field": error.field}
-
-
-def _values_at_randomization(connection: Connection, study_id: str, subject_id: str) -> dict[str, Any] | None:
-    """The values that decided the stratum, as SubjectRandomized recorded them (the blinded half: no arm)."""
-    member = '"subject_id":' + json.dumps(subject_id, ensure_ascii=False)  # as the canonical payload spells it
-    statement = select(ledger_event.c.payload).where(
-        ledger_event.c.stream_type == handlers.IRT,
-        ledger_event.c.stream_id == handlers.randomization_stream(study_id),
-        ledger_event.c.event_type == "SubjectRandomized",
-        ledger_event.c.payload.contains(member, autoescape=True),
-    )
-    for (payload,) in connection.execute(statement):
-        recorded = json.loads(payload)
-        if recorded.get("subject_id") == subject_id:
-            values: dict[str, Any] = recorded.get("values", {})
-            return values
-    return None
 
 
 @router.get(f"{SUBJECT}/randomization")
@@ -263,7 +213,7 @@ def get_randomization(study_id: str, subject_id: str, request: Request, auth: Su
                 "number": row["number"],
                 "stratum": row["stratum"],
                 "factors": json.loads(row["factors"] or "{}"),
-                "values": _values_at_randomization(connection, study_id, subject_id),
+                "values": json.loads(row["stratum_values"] or "{}"),
                 "randomized_on": row["randomized_on"],
                 "unblinded": [
                     {"on": u["unblinded_on"], "role": u["role"]} for u in broken if u["subject_id"] == subject_id
@@ -272,10 +222,8 @@ def get_randomization(study_id: str, subject_id: str, request: Request, auth: Su
             if auth.unblinded:
                 answer["arm"] = row["arm"]
             return answer
-    with platform.unit_of_work(auth.actor) as uow:  # reads only: left without commit
-        stratum, refusal = _readiness(uow, study_id, subject_id)
-        randomization = handlers.study_version_of(uow, study_id).definition.randomization
-    assert randomization is not None  # _readiness refused a study without one
+        ready = handlers.readiness(connection, platform.cache, study_id, subject_id, platform.clock.now().date())
+    randomization, stratum, refusal = ready.randomization, ready.stratum, ready.refusal
     return {
         **base,
         "randomized": False,

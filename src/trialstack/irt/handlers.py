@@ -13,10 +13,13 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from types import MappingProxyType
+
+from sqlalchemy import Connection
 
 from trialstack.clock import utc_timestamp
 from trialstack.consent.events import ConsentView, see
-from trialstack.errors import InvalidInput, NotFound
+from trialstack.errors import InvalidInput, NotFound, TrialStackError
 from trialstack.irt import commands as cmd
 from trialstack.irt import events as ev
 from trialstack.irt.draws import Draws
@@ -56,9 +59,12 @@ from trialstack.irt.supply import (
     generate_kits,
 )
 from trialstack.irt.supply import evolve as evolve_supply
+from trialstack.ledger import store
+from trialstack.ledger.cache import StreamLoad, StreamStateCache, load_streams
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.ledger.registry import decode, encode
 from trialstack.ledger.uow import UnitOfWork
+from trialstack.protocol.definition import Randomization
 from trialstack.protocol.readmodel import version_in_force
 from trialstack.protocol.version import StudyVersion
 
@@ -98,8 +104,13 @@ def _fold_supply(state: SupplyState, events: Sequence[RecordedEvent]) -> SupplyS
     return replace(state, version=events[-1].stream_version) if events else state
 
 
+def _randomization_load(study_id: str) -> StreamLoad[RandomizationState]:
+    return StreamLoad(IRT, randomization_stream(study_id), RandomizationState(study_id), _fold_randomization)
+
+
 def load_randomization(uow: UnitOfWork, study_id: str) -> RandomizationState:
-    return uow.load(IRT, randomization_stream(study_id), RandomizationState(study_id), _fold_randomization)
+    state: RandomizationState = uow.load_many([_randomization_load(study_id)])[0]
+    return state
 
 
 def load_supply(uow: UnitOfWork, study_id: str) -> SupplyState:
@@ -107,7 +118,11 @@ def load_supply(uow: UnitOfWork, study_id: str) -> SupplyState:
 
 
 def study_version_of(uow: UnitOfWork, study_id: str) -> StudyVersion:
-    version = version_in_force(uow.connection, study_id)
+    return _version_at(uow.connection, study_id)
+
+
+def _version_at(connection: Connection, study_id: str) -> StudyVersion:
+    version = version_in_force(connection, study_id)
     if version is None:
         raise NotFound(f"study {study_id} is not loaded", field="study")
     return version
@@ -117,16 +132,16 @@ def _today(uow: UnitOfWork) -> date:
     return uow.clock.now().date()
 
 
-def subject_status(uow: UnitOfWork, study_id: str, subject_id: str) -> tuple[SubjectStatus, dict[str, date]]:
-    row = subject_row(uow.connection, study_id, subject_id, unblinded=False)
+def subject_status(connection: Connection, study_id: str, subject_id: str) -> tuple[SubjectStatus, dict[str, date]]:
+    row = subject_row(connection, study_id, subject_id, unblinded=False)
     if row is None:
         raise NotFound(f"subject {subject_id} not found in study {study_id}", field="subject")
     return SubjectStatus(row["site_id"], row["status"]), visit_dates(row["visit_dates"])
 
 
-def consent_of(uow: UnitOfWork, study_id: str, subject_id: str) -> ConsentView:
+def consent_of(connection: Connection, study_id: str, subject_id: str) -> ConsentView:
     view = ConsentView()
-    for recorded in uow.read_stream(CONSENT, f"{study_id}/{subject_id}"):
+    for recorded in store.read_stream(connection, CONSENT, f"{study_id}/{subject_id}"):
         view = see(view, decode(recorded))
     return view
 
@@ -134,12 +149,12 @@ def consent_of(uow: UnitOfWork, study_id: str, subject_id: str) -> ConsentView:
 _VALUE_EVENTS = frozenset({"ItemValueEntered", "ItemValueChanged", "ItemMarkedNotDone", "ItemValueDerived"})
 
 
-def subject_data(uow: UnitOfWork, study_id: str, subject_id: str, site_id: str) -> SubjectData:
+def subject_data(connection: Connection, study_id: str, subject_id: str, site_id: str) -> SubjectData:
     """The subject's values as capture recorded them; sealed (personal) values count as missing: they never leave
     the vault, so a protocol cannot stratify on them."""
     values: dict[tuple[str, str], str | None] = {}
     dates: dict[str, str] = {}
-    for recorded in uow.read_stream(SUBJECT, f"{study_id}/{subject_id}"):
+    for recorded in store.read_stream(connection, SUBJECT, f"{study_id}/{subject_id}"):
         payload, kind = recorded.payload, recorded.event_type
         if kind in _VALUE_EVENTS:
             sealed = payload.get("value_hash") is not None
@@ -199,26 +214,64 @@ class Randomized:
     arm: str
 
 
-def preview_stratum(uow: UnitOfWork, study_id: str, subject_id: str) -> Stratum:
-    """The stratum the subject would be randomized in, and the values that decide it (the confirmation dialog)."""
-    version = study_version_of(uow, study_id)
-    status, _dates = subject_status(uow, study_id, subject_id)
+def _stratum(connection: Connection, version: StudyVersion, study_id: str, subject_id: str) -> Stratum:
+    """The stratum the subject falls in now, and the values that decide it (or RandomizationRefused saying why not)."""
+    status, _dates = subject_status(connection, study_id, subject_id)
     randomization = version.definition.randomization
     if randomization is None:
-        raise InvalidInput(f"study {study_id} declares no randomization", field="study")
-    data = subject_data(uow, study_id, subject_id, status.site_id)
+        raise RandomizationRefused(f"study {study_id} declares no randomization", field="study")
+    data = subject_data(connection, study_id, subject_id, status.site_id)
     return stratify(randomization, compiled_strata(version), version.definition, data)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What the confirmation dialog shows before a randomization: the stratum and values it would use, and why it
+    would be refused now (None: it would go ahead). No list is opened and no arm is drawn."""
+
+    randomization: Randomization
+    stratum: Stratum | None
+    refusal: TrialStackError | None
+
+
+def readiness(
+    connection: Connection, cache: StreamStateCache, study_id: str, subject_id: str, today: date
+) -> Readiness:
+    """Read committed data only (no unit of work, no write lock): the same decision `randomize` makes, in order
+    (already randomized, enrolment, consent, stratification), given no list."""
+    version = _version_at(connection, study_id)
+    randomization = version.definition.randomization
+    if randomization is None:
+        raise NotFound(f"study {study_id} declares no randomization", field="study")
+    status, _dates = subject_status(connection, study_id, subject_id)
+    (state,) = [f.state for f in load_streams(connection, cache, [_randomization_load(study_id)])]
+    stratum: Stratum | RandomizationRefused
+    try:
+        stratum = _stratum(connection, version, study_id, subject_id)
+    except RandomizationRefused as refused:
+        stratum = refused
+    decided = stratum if isinstance(stratum, Stratum) else None
+    no_list = RevealedLists(MappingProxyType({}), None)
+    command = cmd.RandomizeSubject(subject_id)
+    try:
+        consent = consent_of(connection, study_id, subject_id)
+        decide_randomize(state, version.definition, status, consent, stratum, no_list, command, today, version.hash)
+    except ListNeeded:
+        return Readiness(randomization, decided, None)
+    except TrialStackError as refused:
+        return Readiness(randomization, decided, refused)
+    return Readiness(randomization, decided, None)
 
 
 def randomize(uow: UnitOfWork, study_id: str, command: cmd.RandomizeSubject, entropy: Entropy) -> Randomized:
     """Randomize one subject; a first randomization (or a stratum that used its list up) seals a new list first."""
     version = study_version_of(uow, study_id)
     definition = version.definition
-    status, _dates = subject_status(uow, study_id, command.subject_id)
-    consent = consent_of(uow, study_id, command.subject_id)
+    status, _dates = subject_status(uow.connection, study_id, command.subject_id)
+    consent = consent_of(uow.connection, study_id, command.subject_id)
     stratum: Stratum | RandomizationRefused
     try:
-        stratum = preview_stratum(uow, study_id, command.subject_id)
+        stratum = _stratum(uow.connection, version, study_id, command.subject_id)
     except RandomizationRefused as refusal:
         stratum = refusal
     appended: list[RecordedEvent] = []
@@ -313,11 +366,10 @@ def return_kit(uow: UnitOfWork, study_id: str, command: cmd.ReturnKit) -> list[R
 def dispense(uow: UnitOfWork, study_id: str, command: cmd.DispenseKits) -> list[RecordedEvent]:
     """Dispense at a visit, then check the site's stock (a resupply, if due, is the system's, in the same unit)."""
     version = study_version_of(uow, study_id)
-    status, dates = subject_status(uow, study_id, command.subject_id)
+    status, dates = subject_status(uow.connection, study_id, command.subject_id)
     allocation = load_randomization(uow, study_id).allocation(command.subject_id)
-    context = DispenseContext(
-        allocation, status, consent_of(uow, study_id, command.subject_id), dates.get(command.visit)
-    )
+    consent = consent_of(uow.connection, study_id, command.subject_id)
+    context = DispenseContext(allocation, status, consent, dates.get(command.visit))
     events = _supply_command(
         uow, study_id,
         lambda state: decide_dispense(state, version.definition, context, command, _today(uow), version.hash),

@@ -31,6 +31,7 @@ subject_table = Table(
     Column("number", String(20)),
     Column("stratum", String(200)),
     Column("factors", Text),
+    Column("stratum_values", Text),
     Column("randomized_on", String(10)),
     Column("arm", String(40)),
     Column("unblinded_on", String(10)),
@@ -140,7 +141,8 @@ class IrtReadModel(FoldingProjection):
         payload, kind = event.payload, event.event_type
         key = (event.study_id, payload["subject_id"])
         made = {"study_id": key[0], "subject_id": key[1], "number": None, "stratum": None, "factors": None,
-                "randomized_on": None, "arm": None, "unblinded_on": None, "unblinded_role": None}  # fmt: skip
+                "stratum_values": None, "randomized_on": None, "arm": None, "unblinded_on": None,
+                "unblinded_role": None}  # fmt: skip
         row = follow_subject(made if kind == "SubjectScreened" else rows.get(subject_table, key), kind, payload)
         if row is None:
             return
@@ -149,7 +151,8 @@ class IrtReadModel(FoldingProjection):
             return
         if kind == "SubjectRandomized":
             row.update(number=payload["number"], stratum=payload["stratum"], randomized_on=payload["randomized_on"],
-                       factors=json.dumps(payload["factors"], sort_keys=True))  # fmt: skip
+                       factors=json.dumps(payload["factors"], sort_keys=True),
+                       stratum_values=json.dumps(payload["values"], sort_keys=True))  # fmt: skip
         elif kind == "TreatmentAllocated":
             row["arm"] = payload["arm"]
         elif kind == "EmergencyUnblinded":

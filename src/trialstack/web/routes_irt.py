@@ -32,7 +32,6 @@ from trialstack.identity.policy import Action, Forbidden, Grant, Principal, Role
 from trialstack.irt import commands as cmd
 from trialstack.irt import handlers as irt
 from trialstack.irt.readmodel import kits, shipments, subject_row
-from trialstack.irt.strata import Stratum
 from trialstack.irt.supply import CONDITIONS, KitStatus
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.uow import UnitOfWork
@@ -147,20 +146,25 @@ def _value_label(definition: StudyDefinition, name: str, value: str | None) -> t
     return (f"{item.label}{where} ({name})" if item is not None else name), shown
 
 
-def _preview(request: Request, principal: Principal, grant: Grant, study_id: str, subject_id: str) -> Preview:
-    """irt's preview of the stratum, read in a unit of work that is never committed."""
-    with platform_of(request).unit_of_work(actor_for(principal, grant)) as uow:
+def _preview(request: Request, study_id: str, subject_id: str) -> Preview:
+    """irt's readiness: the stratum and the values that decide it, or why a randomization would be refused now
+    (committed data only, no unit of work)."""
+    platform = platform_of(request)
+    with platform.engine.connect() as connection:
         try:
-            stratum: Stratum = irt.preview_stratum(uow, study_id, subject_id)
-        except TrialStackError as refusal:
-            return Preview(None, [], [], refusal.message)
-        definition = definition_of(uow.connection, study_id)
-    values = [_value_label(definition, name, value) for name, value in stratum.values.items()]
-    return Preview(stratum.code, _levels(definition, stratum.levels), values, None)
+            ready = irt.readiness(connection, platform.cache, study_id, subject_id, platform.clock.now().date())
+        except TrialStackError as error:
+            return Preview(None, [], [], error.message)
+        definition = definition_of(connection, study_id)
+    refusal = ready.refusal.message if ready.refusal is not None else None
+    if ready.stratum is None:
+        return Preview(None, [], [], refusal)
+    values = [_value_label(definition, name, value) for name, value in ready.stratum.values.items()]
+    return Preview(ready.stratum.code, _levels(definition, ready.stratum.levels), values, refusal)
 
 
 def _panel_context(
-    request: Request, principal: Principal, study_id: str, subject_id: str, site_id: str, grant: Grant | None = None
+    request: Request, principal: Principal, study_id: str, subject_id: str, site_id: str
 ) -> dict[str, Any]:
     unblinded = principal.is_unblinded(study_id)
     with platform_of(request).engine.connect() as connection:
@@ -171,9 +175,7 @@ def _panel_context(
     may_randomize = can(principal, Action.SUBJECT_RANDOMIZE, study_id, site_id)
     preview = None
     if definition.randomization is not None and may_randomize and not randomized and row.get("status") == "enrolled":
-        if grant is None:
-            grant = authorize(principal, Action.SUBJECT_RANDOMIZE, study_id, site_id)
-        preview = _preview(request, principal, grant, study_id, subject_id)
+        preview = _preview(request, study_id, subject_id)
     visits = {visit.id: visit.name for visit in definition.schedule.visits}
     dispensing = []
     for planned in definition.supply.dispensing if definition.supply else ():
@@ -207,10 +209,10 @@ def _panel_context(
 
 def _panel(
     request: Request, principal: Principal, study_id: str, subject_id: str, site_id: str, status: int = 200,
-    grant: Grant | None = None, **extra: Any,
+    **extra: Any,
 ) -> Response:  # fmt: skip
     """The panel alone for htmx (the casebook loads it, and its forms swap it); a page around it otherwise."""
-    context = {**_panel_context(request, principal, study_id, subject_id, site_id, grant), **extra}
+    context = {**_panel_context(request, principal, study_id, subject_id, site_id), **extra}
     name = "irt/_panel.html" if is_htmx(request) else "irt/subject.html"
     return page(request, name, context, principal=principal, study_id=study_id, status_code=status)
 
@@ -236,7 +238,7 @@ def randomize(study_id: str, subject_id: str, request: Request, principal: User,
     try:
         run(request, actor_for(principal, grant), None, work, quiet)
     except TrialStackError as error:
-        return _panel(request, principal, study_id, subject_id, site_id, 422, grant, errors=errors_of(error),
+        return _panel(request, principal, study_id, subject_id, site_id, 422, errors=errors_of(error),
                       failed="randomize")  # fmt: skip
     notice = f"Subject {subject_id} randomized: randomization number {outcome['number']}, stratum {outcome['stratum']}."
     return _panel(request, principal, study_id, subject_id, site_id, notice=notice)

@@ -22,6 +22,9 @@ from trialstack.irt.frozen import FrozenMap, with_entries
 from trialstack.irt.model import ENROLLED, Allocation, SubjectStatus
 from trialstack.protocol.definition import GatedAction, StudyDefinition, Supply
 
+MAX_LABEL = 40
+"""The longest kit number or lot kept (as printed on a label)."""
+
 
 class SupplyRefused(DomainRuleViolation):
     code = "supply-refused"
@@ -173,6 +176,8 @@ def decide_register(state: SupplyState, definition: StudyDefinition, command: cm
         number = entry.kit.strip()
         if not number:
             raise InvalidInput(f"{where}: the kit number is empty", field="kit")
+        if len(number) > MAX_LABEL or len(entry.lot.strip()) > MAX_LABEL:
+            raise InvalidInput(f"{where}: a kit number or lot has at most {MAX_LABEL} characters", field="kit")
         if number in seen:
             raise InvalidInput(f"{where}: kit number {number} is a duplicate of {seen[number]}", field="kit")
         if number in state.kits:
@@ -415,6 +420,18 @@ def _bound_for(state: SupplyState, kit: Kit) -> str | None:
     return shipment.site_id if shipment is not None else None
 
 
+def _one_of_every_other(
+    state: SupplyState, definition: StudyDefinition, depot: str, after: date, needs: list[ev.TreatmentNeed]
+) -> list[str]:
+    """One kit of each treatment the site does not need, so no shipment ever holds a single treatment: otherwise
+    the subjects dispensed from it would be known to share an arm."""
+    needed = {need.treatment for need in needs}
+    spare = [
+        _pick(state, depot, KitStatus.AT_DEPOT, arm.id, after)[:1] for arm in definition.arms if arm.id not in needed
+    ]
+    return [kit.kit for kits in spare for kit in kits]
+
+
 def decide_resupply(
     state: SupplyState, definition: StudyDefinition, site_id: str, demand: Mapping[str, int], today: date
 ) -> list[ev.IrtEvent]:
@@ -447,6 +464,7 @@ def decide_resupply(
         needs.append(ev.TreatmentNeed(treatment=arm, usable=usable, predicted=predicted, requested=wanted))
     if not needs or (not picked and state.shortfalls.get(site_id) == shortfall):
         return []
+    picked += _one_of_every_other(state, definition, depot, shippable_after(today, supply, site_id), needs)
     shipment_id = state.next_shipment_id() if picked else None
     decided: list[ev.IrtEvent] = [
         ev.ResupplyTriggered(site_id=site_id, reason=reason, needs=needs, shipment_id=shipment_id, shortfall=shortfall)

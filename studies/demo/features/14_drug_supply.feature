@@ -151,5 +151,6 @@ Feature: Drug supply: kit lists, shipments, quarantine, dispensing and resupply
     When the coordinator dispenses the subject's kit at the "Day 1" visit
     Then the dispensing is accepted
     And site "0101" has 5 kits available
-    And a resupply shipment "SH-0002" of 6 kits to site "0101" was requested
+    # 6 kits of the treatment now below its minimum, and one of the other, so no shipment holds a single treatment
+    And a resupply shipment "SH-0002" of 7 kits to site "0101" was requested
     And the allocation is not visible to the monitor

@@ -160,8 +160,8 @@ def commit_durability(platform: Platform) -> str:
     with platform.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             return f"synchronous_commit {connection.exec_driver_sql('SHOW synchronous_commit').scalar()}"
-        level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
-        journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        level: int = connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+        journal: str = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
     return f"journal {journal}, synchronous {dict(enumerate(['OFF', 'NORMAL', 'FULL', 'EXTRA'])).get(level, level)}"
 
 

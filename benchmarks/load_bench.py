@@ -171,6 +171,7 @@ def run(clients: int = 50, saves: int = 20, postgres_server: str | None = None, 
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, client int, note text)")
                 durability = admin.execute("SHOW synchronous_commit").fetchone()
+                assert durability is not None, "SHOW answers one row"
             emit(f"postgresql load: {clients} clients, {saves} operations each (synchronous_commit={durability[0]})")
             with bare_committers(url) as work:
                 bare = run_clients(clients, work, saves)

@@ -60,8 +60,8 @@ class Tally:
     """Own time per phase: a stack of open phases, each charged its elapsed time minus its children's."""
 
     def __init__(self) -> None:
-        self.wall: collections.Counter[str] = collections.Counter()
-        self.cpu: collections.Counter[str] = collections.Counter()
+        self.wall: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.cpu: collections.defaultdict[str, float] = collections.defaultdict(float)
         self.trips: collections.Counter[str] = collections.Counter()
         self._open: list[list[Any]] = []
 
@@ -138,7 +138,6 @@ def wrapped(tally: Tally, wiring: Any) -> Iterator[None]:
 @contextmanager
 def counting_round_trips(tally: Tally) -> Iterator[None]:
     """psycopg with its pure-Python poll waiter, each wait for readable data counted as one round trip."""
-    import psycopg.connection
     import psycopg.waiting
 
     class CountingPoll:
@@ -169,14 +168,15 @@ def counting_round_trips(tally: Tally) -> Iterator[None]:
         def poll(self) -> CountingPoll:
             return CountingPoll()
 
+    # psycopg.connection calls `waiting.wait` through this same module object, so patching it here is enough.
     module: Any = psycopg.waiting
-    saved = (module.select, module.wait, psycopg.connection.waiting.wait)
+    saved = (module.select, module.wait)
     module.select = Select()
-    module.wait = psycopg.connection.waiting.wait = module.wait_poll
+    module.wait = module.wait_poll
     try:
         yield
     finally:
-        module.select, module.wait, psycopg.connection.waiting.wait = saved
+        module.select, module.wait = saved
 
 
 def profile_backend(
@@ -217,7 +217,7 @@ def profile_backend(
         + (f", {sum(tally.trips.values()) / saves:.1f} round trips/save" if tally.trips else "")
     )
     emit(f"  {'phase':<42} {'wall ms':>8} {'CPU ms':>8}" + (f" {'trips':>6}" if tally.trips else ""))
-    for name, value in tally.wall.most_common():
+    for name, value in sorted(tally.wall.items(), key=lambda item: item[1], reverse=True):
         line = f"  {name:<42} {value / saves * 1e3:8.3f} {tally.cpu[name] / saves * 1e3:8.3f}"
         if tally.trips:
             line += f" {tally.trips.get(name, 0) / saves:6.2f}"

@@ -29,7 +29,7 @@ def test_replicas_copy_the_templates_and_the_chain_verifies(tmp_path: Path) -> N
             assert store.count_events(connection) == events and verify(connection).ok
             rows = [dict(r._mapping) for r in connection.execute(select(status.status_subject_table))]
             by_id = {row["subject_id"]: row for row in rows}
-            forms = {}
+            forms: dict[str, dict[str, tuple[str, int, str | None]]] = {}
             for row in connection.execute(select(status.status_form_table)):
                 forms.setdefault(row.subject_id, {})[row.form] = (row.status, row.sdv_due, row.work)
             streams = {}

@@ -6,6 +6,7 @@ import io
 import tracemalloc
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pytest
 from lxml import etree
@@ -17,6 +18,9 @@ from trialstack.protocol.version import StudyVersion, study_version
 from trialstack.standards.clinical import AuditEntry, FormRecord, ItemRecord, SubjectRecord, VisitRecord
 from trialstack.standards.loader import load_study_file
 from trialstack.standards.odm_export import ExportError, export_odm
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 pytestmark = pytest.mark.usefixtures("odm_xsds")
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
@@ -158,17 +162,15 @@ def test_data_that_does_not_fit_the_definition_is_refused(
         export_odm(demo, io.BytesIO(), _Broken(subject), created_at=T0)
 
 
-class _Sink(io.RawIOBase):
+class _Sink(io.BytesIO):
     """Counts the bytes written and keeps none of them."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: object) -> int:
-        size = len(data)  # type: ignore[arg-type]
+    def write(self, data: ReadableBuffer, /) -> int:
+        size = memoryview(data).nbytes
         self.size += size
         return size
 

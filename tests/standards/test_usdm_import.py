@@ -156,7 +156,7 @@ def test_other_usdm_versions_are_refused_at_the_version(version: str) -> None:
 
 def test_a_negative_value_and_a_before_timing_agree(tmp_path: Path) -> None:
     document = minimal_usdm()
-    timings = document["study"]["versions"][0]["studyDesigns"][0]["scheduleTimelines"][0]["timings"]  # type: ignore[index]
+    timings = document["study"]["versions"][0]["studyDesigns"][0]["scheduleTimelines"][0]["timings"]
     timings[1]["type"] = {"id": "Code_9", "code": "C201357", "decode": "Before", "instanceType": "Code"}
     timings[1]["value"] = "-P2W"
     timings[1]["windowLower"] = timings[1]["windowUpper"] = "P3D"
@@ -188,7 +188,7 @@ def _criterion(n: int, name: str, code: str, decode: str, label: str | None = No
 
 def test_criteria_known_by_term_or_title_are_confirmed_and_others_reported(tmp_path: Path) -> None:
     document = minimal_usdm()
-    version = document["study"]["versions"][0]  # type: ignore[index]
+    version = document["study"]["versions"][0]
     design = version["studyDesigns"][0]
     design["activities"][0]["name"] = "IE"  # the generated form must not take an id already in use
     version["eligibilityCriterionItems"] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import pytest
@@ -32,6 +32,9 @@ from trialstack.identity import handlers
 from trialstack.identity.policy import Action, Role
 from trialstack.ledger import store
 
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient as Client
+
 TestClient = client_class()
 
 
@@ -53,12 +56,16 @@ def probe_app(platform: Platform) -> FastAPI:
 
 
 @pytest.fixture
-def client(platform: Platform) -> TestClient:
+def client(platform: Platform) -> Client:
     return TestClient(probe_app(platform))
 
 
-def sign_in(client: TestClient, username: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
-    return client.post("/api/v1/session", json={"username": username, "password": password, **extra})
+def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
+    # Starlette types TestClient against httpx2, which is not installed, so its methods return Any.
+    response: httpx.Response = client.post(
+        "/api/v1/session", json={"username": username, "password": password, **extra}
+    )
+    return response
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
-def test_sign_in_sets_a_session_cookie_and_me_shows_the_grants(platform: Platform, client: TestClient) -> None:
+def test_sign_in_sets_a_session_cookie_and_me_shows_the_grants(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     response = sign_in(client, "Cora")
     assert response.status_code == 201, response.text
@@ -81,7 +88,7 @@ def test_sign_in_sets_a_session_cookie_and_me_shows_the_grants(platform: Platfor
     assert me["csrf_token"] == response.json()["csrf_token"]
 
 
-def test_wrong_password_is_a_401_problem_with_a_bearer_challenge(platform: Platform, client: TestClient) -> None:
+def test_wrong_password_is_a_401_problem_with_a_bearer_challenge(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     response = sign_in(client, "cora", "Wrong-password-12")
     body = assert_problem(response, 401, "not-authenticated")
@@ -90,7 +97,7 @@ def test_wrong_password_is_a_401_problem_with_a_bearer_challenge(platform: Platf
     assert_problem(client.get("/api/v1/me"), 401, "not-authenticated")
 
 
-def test_five_failures_lock_the_account_even_for_the_right_password(platform: Platform, client: TestClient) -> None:
+def test_five_failures_lock_the_account_even_for_the_right_password(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     for _ in range(5):
         assert sign_in(client, "cora", "Wrong-password-12").status_code == 401
@@ -104,7 +111,7 @@ def test_five_failures_lock_the_account_even_for_the_right_password(platform: Pl
     assert sign_in(client, "cora").status_code == 201
 
 
-def test_repeated_failures_from_one_address_are_throttled(platform: Platform, client: TestClient) -> None:
+def test_repeated_failures_from_one_address_are_throttled(platform: Platform, client: Client) -> None:
     for _ in range(10):
         assert sign_in(client, "nobody", "Wrong-password-12").status_code == 401
     response = sign_in(client, "nobody", "Wrong-password-12")
@@ -115,13 +122,13 @@ def test_repeated_failures_from_one_address_are_throttled(platform: Platform, cl
     assert sign_in(client, "nobody", "Wrong-password-12").status_code == 401
 
 
-def test_sign_in_needs_a_json_body(platform: Platform, client: TestClient) -> None:
+def test_sign_in_needs_a_json_body(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     response = client.post("/api/v1/session", data={"username": "cora", "password": PASSWORD})
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
 
 
-def test_cookie_sessions_need_the_csrf_token_for_unsafe_methods(platform: Platform, client: TestClient) -> None:
+def test_cookie_sessions_need_the_csrf_token_for_unsafe_methods(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     csrf = sign_in(client, "cora").json()["csrf_token"]
     probe = f"/api/v1/studies/{STUDY}/sites/{SITE_A}/probe"
@@ -137,7 +144,7 @@ def test_cookie_sessions_need_the_csrf_token_for_unsafe_methods(platform: Platfo
     assert_problem(client.get("/api/v1/me"), 401, "not-authenticated")
 
 
-def test_a_replayed_cookie_is_refused_after_sign_out(platform: Platform, client: TestClient) -> None:
+def test_a_replayed_cookie_is_refused_after_sign_out(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     csrf = sign_in(client, "cora").json()["csrf_token"]
     stolen = dict(client.cookies)
@@ -152,7 +159,7 @@ def test_a_replayed_cookie_is_refused_after_sign_out(platform: Platform, client:
     assert_problem(forged.get("/api/v1/me"), 401, "not-authenticated")
 
 
-def test_bearer_tokens_need_no_csrf_and_fail_when_expired_or_revoked(platform: Platform, client: TestClient) -> None:
+def test_bearer_tokens_need_no_csrf_and_fail_when_expired_or_revoked(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     token = token_for(platform, "cora")
     with platform.unit_of_work(ADMIN) as uow:
@@ -174,7 +181,7 @@ def test_bearer_tokens_need_no_csrf_and_fail_when_expired_or_revoked(platform: P
     assert_problem(client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401, "not-authenticated")
 
 
-def test_a_site_a_coordinator_cannot_act_at_site_b(platform: Platform, client: TestClient) -> None:
+def test_a_site_a_coordinator_cannot_act_at_site_b(platform: Platform, client: Client) -> None:
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     headers = bearer(token_for(platform, "cora"))
     assert client.post(f"/api/v1/studies/{STUDY}/sites/{SITE_A}/probe", headers=headers).status_code == 200
@@ -185,7 +192,7 @@ def test_a_site_a_coordinator_cannot_act_at_site_b(platform: Platform, client: T
     assert_problem(client.post(f"/api/v1/studies/OTHER-1/sites/{SITE_A}/probe", headers=headers), 403, "forbidden")
 
 
-def test_blinded_roles_are_never_unblinded(platform: Platform, client: TestClient) -> None:
+def test_blinded_roles_are_never_unblinded(platform: Platform, client: Client) -> None:
     add_user(platform, "ines", Role.INVESTIGATOR, frozenset({SITE_A}))
     add_user(platform, "phil", Role.UNBLINDED_PHARMACIST, frozenset({SITE_A}))
     add_user(platform, "adam", Role.ADMIN)
@@ -197,7 +204,7 @@ def test_blinded_roles_are_never_unblinded(platform: Platform, client: TestClien
     assert [grant["unblinded"] for grant in me["grants"]] == [False]
 
 
-def test_a_study_scoped_token_sees_only_that_study(platform: Platform, client: TestClient) -> None:
+def test_a_study_scoped_token_sees_only_that_study(platform: Platform, client: Client) -> None:
     add_user(platform, "mona", Role.MONITOR)
     with platform.unit_of_work(ADMIN) as uow:
         handlers.grant_role(uow, cmd.GrantRole("mona", "OTHER-1", Role.MONITOR))
@@ -206,7 +213,7 @@ def test_a_study_scoped_token_sees_only_that_study(platform: Platform, client: T
     assert [grant["study_id"] for grant in me["grants"]] == ["OTHER-1"]
 
 
-def test_study_access_lists_who_holds_which_role_for_admins_only(platform: Platform, client: TestClient) -> None:
+def test_study_access_lists_who_holds_which_role_for_admins_only(platform: Platform, client: Client) -> None:
     add_user(platform, "adam", Role.ADMIN)
     add_user(platform, "cora", Role.STUDY_COORDINATOR, frozenset({SITE_A}))
     url = f"/api/v1/studies/{STUDY}/access"
@@ -218,7 +225,7 @@ def test_study_access_lists_who_holds_which_role_for_admins_only(platform: Platf
     assert_problem(client.get(url, headers=bearer(token_for(platform, "cora"))), 403, "forbidden")
 
 
-def test_every_answer_carries_the_secure_headers(client: TestClient) -> None:
+def test_every_answer_carries_the_secure_headers(client: Client) -> None:
     for response in (client.get("/health"), client.get("/api/v1/me")):
         headers = response.headers
         assert headers["content-security-policy"].startswith("default-src 'self'")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 from sqlalchemy import create_engine
 
 from tests.e2e.web.support import ALLOCATED_SUBJECT, PASSWORD, REPO_ROOT, STUDY
@@ -18,7 +18,7 @@ from trialstack.consent.handlers import CONSENT, stream_id
 from trialstack.ledger import store
 
 pytestmark = pytest.mark.browser
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 PARTICIPANT_PASSWORD = "Correct-Horse-9-battery"
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 Login = Callable[..., Page]
@@ -45,7 +45,7 @@ def _fits_the_phone(page: Page) -> None:
         assert box is not None and box["height"] >= 44, (page.url, box)
 
 
-def _download(page: Page, link: Any) -> bytes:
+def _download(page: Page, link: Locator) -> bytes:
     with page.expect_download() as info:
         link.click()
     path = info.value.path()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from argon2 import PasswordHasher
@@ -21,6 +21,9 @@ from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.handlers import publish_study_version
 from trialstack.protocol.version import study_version
 from trialstack.standards.loader import load_study_file
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 STUDY = "HTN-201"
 SITE_A = "0101"
@@ -76,10 +79,10 @@ def loaded(platform: Platform) -> Platform:
     return platform
 
 
-def client_class() -> type[Any]:
+def client_class() -> type[TestClient]:
     """Starlette's TestClient; it warns that it prefers `httpx2` (not a dependency yet), which is not our concern."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`", StarletteDeprecationWarning)
-        from starlette.testclient import TestClient
+        from starlette import testclient
 
-    return TestClient
+    return testclient.TestClient

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from trialstack.bootstrap import Platform
 from trialstack.ledger import Actor, NewEvent, RecordedEvent, store
 from trialstack.ledger.projections import projections_checksum, rebuild
-from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.verify import verify
+from trialstack.ledger.wiring import ReactionContext
 
 ACTOR = Actor(id="user:bob", role="data_manager")
 
@@ -72,7 +72,7 @@ def test_rebuild_replays_the_ledger_into_identical_read_models(platform: Platfor
 
 
 def test_reactors_append_in_the_same_transaction_with_the_trigger_as_cause(platform: Platform) -> None:
-    def open_query_on_high_sbp(event: RecordedEvent, uow: UnitOfWork) -> None:
+    def open_query_on_high_sbp(event: RecordedEvent, uow: ReactionContext) -> None:
         if event.payload["item"] == "SBP" and int(event.payload["value"]) > 180:
             uow.append(
                 event.study_id,
@@ -101,7 +101,7 @@ def test_reactors_append_in_the_same_transaction_with_the_trigger_as_cause(platf
 
 
 def test_a_failing_reactor_rolls_back_the_triggering_append(platform: Platform) -> None:
-    def broken_policy(event: RecordedEvent, uow: UnitOfWork) -> None:
+    def broken_policy(event: RecordedEvent, uow: ReactionContext) -> None:
         raise ValueError("policy failed")
 
     platform.wiring.add_reactor(["ValueNoted"], broken_policy)

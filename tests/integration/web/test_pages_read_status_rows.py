@@ -131,7 +131,7 @@ def read_attention(platform: Platform, who: Principal, today: date) -> dict[str,
         verify = status.work_page(connection, STUDY, status.VERIFY, sites, limit=10_000)
         incomplete = status.work_page(connection, STUDY, status.INCOMPLETE, sites, limit=10_000)
         unsigned = status.unsigned_page(connection, STUDY, sites, limit=10_000)
-    lists = {
+    lists: dict[str, list[tuple[str, ...]]] = {
         "overdue": [(r["subject_id"], r["visit"]) for r in overdue],
         "to_verify": [(r["subject_id"], r["form"], str(r["sdv_due"])) for r in verify],
         "incomplete": [(r["subject_id"], r["form"], str(r["missing"])) for r in incomplete],

@@ -52,12 +52,23 @@ from trialstack.protocol.definition_consent import (
     ReconsentScope,
 )
 from trialstack.protocol.definition_forms import Codelist, CodelistItem, Form, Item, ItemType, Range
+from trialstack.protocol.definition_kris import (
+    AdverseEventSource,
+    AppliesTo,
+    Direction,
+    EnrolmentPlan,
+    KriId,
+    Kris,
+    KriThreshold,
+)
 from trialstack.protocol.definition_questionnaires import Instrument, InstrumentItem, Questionnaires
 from trialstack.protocol.definition_supply import Depot, Dispensing, ResupplyLevels, Supply
 from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
 
 __all__ = [
     "SITE_FACTOR",
+    "AdverseEventSource",
+    "AppliesTo",
     "Arm",
     "Blinding",
     "BlindingLevel",
@@ -70,10 +81,12 @@ __all__ = [
     "ConsentVersion",
     "CriterionKind",
     "Depot",
+    "Direction",
     "Dispensing",
     "EditCheck",
     "Eligibility",
     "EligibilityCriterion",
+    "EnrolmentPlan",
     "Epoch",
     "Form",
     "GatedAction",
@@ -82,6 +95,9 @@ __all__ = [
     "InstrumentItem",
     "Item",
     "ItemType",
+    "KriId",
+    "KriThreshold",
+    "Kris",
     "Minimization",
     "OptionalPart",
     "Questionnaires",
@@ -181,6 +197,7 @@ class StudyDefinition(ProtocolModel):
     consent: tuple[ConsentDocument, ...] = ()
     questionnaires: Questionnaires | None = None
     blinding: Blinding | None = None
+    kris: Kris | None = None
 
     def consent_document(self, document_id: str) -> ConsentDocument | None:
         return next((document for document in self.consent if document.id == document_id), None)

@@ -179,4 +179,5 @@ def diff_definitions(old: StudyDefinition, new: StudyDefinition) -> StudyDiff:
     changes += _diff_section("randomization", old.randomization, new.randomization)
     changes += _diff_section("supply", old.supply, new.supply)
     changes += _diff_section("blinding", old.blinding, new.blinding)
+    changes += _diff_section("kris", old.kris, new.kris)
     return StudyDiff(old.study.protocol_version, new.study.protocol_version, tuple(changes))

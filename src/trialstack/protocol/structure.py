@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.problems import Finding, pointer_of
 
-_OPTIONAL_SECTIONS = frozenset({"eligibility", "randomization", "supply", "blinding"})
+_OPTIONAL_SECTIONS = frozenset({"eligibility", "randomization", "supply", "blinding", "kris"})
 # Which list holds which kind of entity, by the pointer of the list with indices replaced by "*".
 _ENTITY_KINDS = {
     "/sites": "site",
@@ -179,8 +179,9 @@ def _did_you_mean(loc: tuple[int | str, ...]) -> str:
     model = _model_at(loc[:-1])
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else f"; expected one of: {', '.join(model.model_fields)}"
+    keys = [field.alias or name for name, field in model.model_fields.items()]  # as written in the file
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f"; expected one of: {', '.join(keys)}"
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:

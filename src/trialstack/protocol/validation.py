@@ -16,6 +16,7 @@ from trialstack.protocol.definition_forms import NUMERIC_TYPES, Form
 from trialstack.protocol.problems import Finding, NoSource, StudyProblem, locate_findings
 from trialstack.protocol.symbols import RESERVED_NAMES
 from trialstack.protocol.validation_consent import check_consent
+from trialstack.protocol.validation_kris import check_kris
 from trialstack.protocol.validation_questionnaires import check_questionnaires
 from trialstack.protocol.validation_rules import check_expressions
 from trialstack.protocol.validation_schedule import check_schedule
@@ -38,6 +39,7 @@ def validate_definition(definition: StudyDefinition, *, pruned: Pruned = frozens
         *check_expressions(definition, pruned),
         *check_consent(definition),
         *check_questionnaires(definition),
+        *check_kris(definition),
     ]
 
 

@@ -24,6 +24,7 @@ from trialstack.ledger.readmodel import StreamIndex
 from trialstack.ledger.uow import UnitOfWork
 from trialstack.ledger.vault import Vault, VaultKeySource
 from trialstack.ledger.wiring import LedgerWiring
+from trialstack.ops.readmodel import OpsReadModel
 from trialstack.protocol.readmodel import StudyVersions
 from trialstack.queries import handlers as query_policies
 from trialstack.queries.readmodel import QueryReadModel
@@ -42,6 +43,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(ConsentReadModel())
     wiring.add_projection(EcoaReadModel())
     wiring.add_projection(IrtReadModel())
+    wiring.add_projection(OpsReadModel())
     for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
     return wiring

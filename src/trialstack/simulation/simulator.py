@@ -25,6 +25,7 @@ from trialstack.capture.refs import FormKey, VisitKey
 from trialstack.clock import FixedClock
 from trialstack.errors import DomainRuleViolation, TrialStackError
 from trialstack.ledger.envelope import Actor, RecordedEvent
+from trialstack.ops.handlers import SYSTEM_OPS, check_kris
 from trialstack.protocol.commands import PublishStudyVersion
 from trialstack.protocol.definition import StudyDefinition, VisitType
 from trialstack.protocol.handlers import publish_study_version
@@ -154,6 +155,7 @@ class Simulation:
         with simulated_credentials(random.Random(f"invitations:{self.seed}")):
             self.clock.set(self.start)
             self.pharmacy.open(self.subjects)
+            self._check_kris()
             while self._queue and self._queue[0][0] <= data_cut:
                 when, _, action = heapq.heappop(self._queue)
                 self.clock.set(when)
@@ -162,6 +164,13 @@ class Simulation:
                     advance(1)
         self.clock.set(data_cut)
         return self.stats
+
+    def _check_kris(self) -> None:
+        """The KRI check, daily from the start (the server runs it every few minutes): KriThresholdCrossed."""
+        with self.platform.unit_of_work(SYSTEM_OPS) as uow:
+            self.stats["KriThresholdCrossed"] += len(check_kris(uow, self.study_id))
+            uow.commit()
+        self.at(self.clock.now() + timedelta(days=1), self._check_kris)
 
     # Carrying out one command as one user, in one unit of work, like the API does.
     def _do(self, actor: Actor, handler: Callable[..., Any], *args: Any) -> list[RecordedEvent] | None:

@@ -93,11 +93,18 @@ class PharmacyDesk:
         start = self.sim.clock.now().date()
         main_expiry = start + timedelta(days=30 * MAIN_LOT_MONTHS)
         short = dict.fromkeys(arms, 4)
+        first = self._first_free_number()
         self._do(SUPPLY_MANAGER, irt.generate_kit_list, depot, short, "LOT-S01", start + timedelta(days=SHORT_LOT_DAYS),
-                 1000, self._entropy)  # fmt: skip
+                 first, self._entropy)  # fmt: skip
         self._do(SUPPLY_MANAGER, irt.generate_kit_list, depot, dict.fromkeys(arms, per_arm), "LOT-A01", main_expiry,
-                 2000, self._entropy)  # fmt: skip
+                 first + 1000, self._entropy)  # fmt: skip
         self._weekly_check()
+
+    def _first_free_number(self) -> int:
+        """1000 in a new study; past every kit number already registered when a simulation continues one."""
+        with self.sim.platform.engine.connect() as connection:
+            taken = [int(k["kit"]) for k in kits(connection, self.sim.study_id, unblinded=False) if k["kit"].isdigit()]
+        return (max(taken, default=0) // 1000 + 1) * 1000
 
     def _weekly_check(self) -> None:
         for site in self.sim.definition.sites:

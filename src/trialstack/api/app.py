@@ -15,11 +15,13 @@ from trialstack.api import (
     routes_consent,
     routes_ecoa,
     routes_irt,
+    routes_kris,
     routes_queries,
     routes_studies,
 )
 from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.ecoa_sweeper import start_sweeper
+from trialstack.api.kri_sweeper import start_kri_checks
 from trialstack.api.openapi import install_openapi, problem_responses
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
@@ -30,11 +32,14 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = start_sweeper(platform)  # TRIALSTACK_ECOA_SWEEP_MINUTES (0: off); first sweep after one period
+        kri_checks = start_kri_checks(platform)  # TRIALSTACK_KRI_CHECK_MINUTES (0: off), likewise
         try:
             yield
         finally:
             if sweeper is not None:
                 sweeper.stop()
+            if kri_checks is not None:
+                kri_checks.stop()
 
     app = FastAPI(title="TrialStack", version=trialstack.__version__, openapi_url="/openapi.json", lifespan=lifespan)
     app.state.platform = platform
@@ -47,6 +52,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_consent.router)
     app.include_router(routes_ecoa.router)
     app.include_router(routes_irt.router)
+    app.include_router(routes_kris.router)
     install_web(app)
     install_openapi(app)
 

@@ -18,6 +18,7 @@ from trialstack.cli import (
     export,
     irt,
     ledger,
+    ops,
     reliability,
     study,
     study_publish,
@@ -56,6 +57,7 @@ app.add_typer(subjects.subject_app, name="subject")
 app.add_typer(ecoa.ecoa_app, name="ecoa")
 app.add_typer(consent.consent_app, name="consent")
 app.add_typer(irt.irt_app, name="irt")
+app.add_typer(ops.ops_app, name="ops")
 app.add_typer(users.token_app, name="token")
 export.app.command("audit")(audit.export_audit_command)
 app.add_typer(export.app, name="export")

@@ -57,12 +57,13 @@ class Action(StrEnum):
     KIT_DISPENSE = "kit.dispense"
     SUPPLY_RECEIVE = "supply.receive"
     SUPPLY_MANAGE = "supply.manage"
+    KRI_READ = "kri.read"
 
 
 _SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ}
 _OBTAINS_CONSENT = {Action.CONSENT_OBTAIN, Action.ECOA_ADMINISTER}
 _TREATS = {Action.SUBJECT_RANDOMIZE, Action.KIT_DISPENSE, Action.SUPPLY_RECEIVE}
-_MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ}
+_MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ, Action.KRI_READ}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.INVESTIGATOR: frozenset(
@@ -84,8 +85,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         _MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK, Action.PERSONAL_DATA_ERASE}
     ),
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
-    Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ}),
-    Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ}),
+    Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ, Action.KRI_READ}),
+    Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ, Action.KRI_READ}),
     Role.UNBLINDED_PHARMACIST: frozenset(
         {Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ, Action.SUPPLY_RECEIVE, Action.SUPPLY_MANAGE}
         | {Action.KIT_DISPENSE, Action.AUDIT_READ, Action.EVENTS_READ}

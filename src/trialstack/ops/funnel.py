@@ -1,11 +1,13 @@
 """Funnel-plot control limits: is a site's count consistent with the study's rate, given its exposure? Pure.
 
-A funnel plot puts each site at its exposure (subject-months on study, or subjects decided at screening) and draws
+A funnel plot puts each site at its exposure (subject-months on study, or subjects whose screening ended) and draws
 the limits within which its figure would fall by chance if the site had the study's own rate: Poisson limits for
-events per exposure (AEs per 100 subject-months), binomial limits for a proportion (screen failures of subjects
-screened). The limits are the exact distribution's quantiles, interpolated between integers as in Spiegelhalter,
-"Funnel plots for comparing institutional performance", Statistics in Medicine 24 (2005) 1185-1202, so they are
-smooth in the exposure. Outside the 95 % limits a site is a warning; outside the 99.8 % limits a breach.
+events per exposure (AEs per 100 subject-months), binomial limits for a proportion (screen failures). The limits are
+the exact distribution's quantiles, in whole events: a site is outside the 95 % limits when its count is below the
+2.5 % quantile or above the 97.5 % one, so a site at the study's rate is flagged at most 2.5 % of the time on each
+side, whatever its exposure. (Spiegelhalter's interpolation between whole events, Statistics in Medicine 24 (2005)
+1185-1202, draws smoother lines but flags more often than that at small exposures, where most sites start.) Outside
+the 95 % limits a site is a warning; outside the 99.8 % limits a breach.
 
 Floats are fine here: the limits are shown and compared, never hashed; what reaches an event is decimal text.
 """
@@ -45,17 +47,12 @@ class FunnelJudgement:
         return limits.lower if self.side == "low" else limits.upper
 
 
-def _quantile(cdf: Callable[[int], float], p: float, start: int, stop: int) -> float:
-    """The p-quantile of a discrete distribution on start..stop, interpolated (Spiegelhalter 2005, appendix)."""
-    previous = 0.0
+def _quantile(cdf: Callable[[int], float], p: float, start: int, stop: int) -> int:
+    """The p-quantile of a discrete distribution on start..stop: the least r with P(X <= r) >= p."""
     for r in range(start, stop + 1):
-        current = cdf(r)
-        if current >= p:
-            step = current - previous
-            alpha = (current - p) / step if step > 0 else 0.0
-            return max(r - alpha, 0.0)
-        previous = current
-    return float(stop)
+        if cdf(r) >= p:
+            return r
+    return stop
 
 
 def _poisson_cdf(mean: float) -> Callable[[int], float]:

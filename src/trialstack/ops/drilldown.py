@@ -131,7 +131,7 @@ def _out_of_window(ctx: _Context) -> Rows:
 def _checks(ctx: _Context) -> Rows:
     c = check_table.c
     columns = (c.subject_id, c.site_id, c.check_id, c.form, c.item, c.failures, c.failing, c.last_failed_on)
-    return _rows(ctx.connection, ctx.select(check_table, *columns).where(not_(c.window))
+    return _rows(ctx.connection, ctx.select(check_table, *columns).where(not_(c.window_check))
                  .order_by(c.failures.desc(), c.subject_id, c.check_id))  # fmt: skip
 
 

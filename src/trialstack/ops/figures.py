@@ -101,7 +101,9 @@ def site_facts(connection: Connection, definition: StudyDefinition, study_id: st
                   saes=int(saes or 0), sdv_backlog=int(unverified or 0) if form_id in verify else 0)  # fmt: skip
     _visit_facts(connection, definition, study_id, as_of, tally)
     c = check_table.c
-    checks = select(c.site_id, func.sum(c.failures)).where(c.study_id == study_id, not_(c.window)).group_by(c.site_id)
+    checks = (
+        select(c.site_id, func.sum(c.failures)).where(c.study_id == study_id, not_(c.window_check)).group_by(c.site_id)
+    )
     for site, failures in connection.execute(checks):
         tally.add(site, check_failures=int(failures or 0))
     k = kit_table.c

@@ -95,7 +95,7 @@ check_table = Table(
     Column("form", String(100), primary_key=True),
     Column("site_id", String(20), nullable=False, index=True),
     Column("item", String(40), nullable=False),
-    Column("window", Boolean, nullable=False),
+    Column("window_check", Boolean, nullable=False),
     Column("failing", Boolean, nullable=False),
     Column("failures", Integer, nullable=False),
     Column("last_failed_on", String(10), nullable=False),
@@ -304,7 +304,7 @@ class OpsReadModel(FoldingProjection):
         window = is_window_check(p["check_id"], p["form"], p["item"])
         check = rows.get(check_table, key) or {
             "study_id": key[0], "subject_id": key[1], "check_id": key[2], "form": key[3], "site_id": p["site_id"],
-            "item": p["item"], "window": window, "failing": False, "failures": 0, "last_failed_on": _day(event),
+            "item": p["item"], "window_check": window, "failing": False, "failures": 0, "last_failed_on": _day(event),
         }  # fmt: skip
         check["failing"] = failed
         if failed:

@@ -134,7 +134,7 @@ class PharmacyDesk:
             release = cmd.AssessQuarantine(
                 tuple(arrived), True, "Excursion within the product's stability data (up to 25 °C for 72 h): usable"
             )
-            self.sim._later((1, 1), partial(self._assess, release))
+            self.sim.at(self.sim.clock.now() + timedelta(days=1), partial(self._assess, release))
 
     def _assess(self, release: cmd.AssessQuarantine) -> None:
         self._do(SUPPLY_MANAGER, irt.assess_quarantine, release)

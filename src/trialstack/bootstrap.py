@@ -14,6 +14,7 @@ from trialstack.consent import handlers as consent_policies
 from trialstack.consent.readmodel import ConsentReadModel
 from trialstack.ecoa.readmodel import EcoaReadModel
 from trialstack.identity.readmodel import IdentityReadModel
+from trialstack.integration.webhooks.readmodel import WebhookReadModel
 from trialstack.irt.readmodel import IrtReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
@@ -44,6 +45,7 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(EcoaReadModel())
     wiring.add_projection(IrtReadModel())
     wiring.add_projection(OpsReadModel())
+    wiring.add_projection(WebhookReadModel())
     for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
     return wiring

@@ -18,6 +18,7 @@ from trialstack.api import (
     routes_kris,
     routes_queries,
     routes_studies,
+    routes_webhooks,
 )
 from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.ecoa_sweeper import start_sweeper
@@ -53,6 +54,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_ecoa.router)
     app.include_router(routes_irt.router)
     app.include_router(routes_kris.router)
+    app.include_router(routes_webhooks.router)
     install_web(app)
     install_openapi(app)
 

@@ -24,6 +24,7 @@ from trialstack.cli import (
     study_publish,
     subjects,
     users,
+    webhook,
 )
 from trialstack.cli import backup as backup_cli
 from trialstack.cli.common import DbOption, clear_errors, console
@@ -58,6 +59,7 @@ app.add_typer(ecoa.ecoa_app, name="ecoa")
 app.add_typer(consent.consent_app, name="consent")
 app.add_typer(irt.irt_app, name="irt")
 app.add_typer(ops.ops_app, name="ops")
+app.add_typer(webhook.webhook_app, name="webhook")
 app.add_typer(users.token_app, name="token")
 export.app.command("audit")(audit.export_audit_command)
 app.add_typer(export.app, name="export")

@@ -5,6 +5,7 @@ This is the one place authorization is decided (DESIGN.md §5); adapters call `a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -58,6 +59,7 @@ class Action(StrEnum):
     SUPPLY_RECEIVE = "supply.receive"
     SUPPLY_MANAGE = "supply.manage"
     KRI_READ = "kri.read"
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 _SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ}
@@ -82,17 +84,21 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     ),
     Role.MONITOR: frozenset(_MONITORING | {Action.SDV_PERFORM}),
     Role.DATA_MANAGER: frozenset(
-        _MONITORING | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK, Action.PERSONAL_DATA_ERASE}
+        _MONITORING
+        | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK, Action.PERSONAL_DATA_ERASE}
+        | {Action.WEBHOOK_MANAGE}
     ),
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
     Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ, Action.KRI_READ}),
     Role.SPONSOR_VIEWER: frozenset({Action.STUDY_READ, Action.SUBJECT_READ, Action.KRI_READ}),
     Role.UNBLINDED_PHARMACIST: frozenset(
         {Action.STUDY_READ, Action.SUBJECT_READ, Action.ALLOCATION_READ, Action.SUPPLY_RECEIVE, Action.SUPPLY_MANAGE}
-        | {Action.KIT_DISPENSE, Action.AUDIT_READ, Action.EVENTS_READ}
+        | {Action.KIT_DISPENSE, Action.AUDIT_READ, Action.EVENTS_READ, Action.WEBHOOK_MANAGE}
     ),
     Role.STUDY_BUILDER: frozenset({Action.STUDY_READ, Action.STUDY_BUILD}),
-    Role.ADMIN: frozenset({Action.STUDY_READ, Action.USER_ADMIN, Action.AUDIT_READ, Action.EVENTS_READ}),
+    Role.ADMIN: frozenset(
+        {Action.STUDY_READ, Action.USER_ADMIN, Action.AUDIT_READ, Action.EVENTS_READ, Action.WEBHOOK_MANAGE}
+    ),
     Role.PARTICIPANT: frozenset({Action.PARTICIPANT_SELF}),
 }
 
@@ -167,3 +173,19 @@ def authorize_study_wide(principal: Principal, action: Action, study_id: str) ->
         if "*" in grant.sites and action in PERMISSIONS[grant.role]:
             return grant
     raise Forbidden(f"{principal.username} may not {action.value} across every site of study {study_id}")
+
+
+def authorize_at_every_site(principal: Principal, action: Action, study_id: str, sites: Iterable[str]) -> Grant:
+    """A grant allowing `action` at each of `sites` (every site of the study, for something that reaches all of
+    them, like an unblinded webhook), or Forbidden naming the first site it is not granted at."""
+    granted: Grant | None = None
+    for site_id in sorted(sites):
+        try:
+            granted = authorize(principal, action, study_id, site_id)
+        except Forbidden:
+            raise Forbidden(
+                f"{principal.username} may not {action.value} at every site of study {study_id} (not at site {site_id})"
+            ) from None
+    if granted is None:
+        raise Forbidden(f"study {study_id} has no sites: nobody may {action.value} at every one")
+    return granted

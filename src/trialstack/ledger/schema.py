@@ -111,4 +111,51 @@ api_idempotency = Table(
     Column("created_at", UtcTimestamp, nullable=False),
 )
 
+webhook_delivery = Table(
+    "webhook_delivery",
+    ledger_metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("subscription_id", String(64), primary_key=True),
+    Column("study_seq", BigInteger),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(27)),
+    Column("last_attempt_at", String(27)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_seq", BigInteger),
+    Column("delivered_at", String(27)),
+    Column("rewind_to", BigInteger),
+    Column("lease_owner", String(100)),
+    Column("lease_until", String(27)),
+)
+"""Where each webhook subscription's delivery stands (operational, not clinical: migration 0007). Its position is
+in `relay_position` (subscriber `webhook:<id>`); this row holds the event being retried (`study_seq`, `attempts`,
+`next_attempt_at`), the last outcome, a requested replay from a position (`rewind_to`) and the lease that keeps
+one delivery in flight per subscription across deliverer processes."""
+
+webhook_dead_letter = Table(
+    "webhook_dead_letter",
+    ledger_metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("subscription_id", String(64), primary_key=True),
+    Column("study_seq", BigInteger, primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text, nullable=False),
+    Column("dead_at", String(27), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("replay_requested_by", String(200)),
+    Column("replay_requested_at", String(27)),
+    Column("delivered_at", String(27)),
+)
+"""Events a subscription gave up on after the last attempt (`state` dead), asked to be sent again (replaying), or
+sent later by a replay (delivered)."""
+Index(
+    "ix_webhook_dead_letter_state",
+    webhook_dead_letter.c.study_id,
+    webhook_dead_letter.c.subscription_id,
+    webhook_dead_letter.c.state,
+)
+
 LEDGER_COLUMNS = [c.name for c in ledger_event.columns]

@@ -13,6 +13,7 @@ from trialstack.web import (
     routes_auth,
     routes_build,
     routes_consent,
+    routes_dashboard,
     routes_ecoa,
     routes_ecoa_tablet,
     routes_forms,
@@ -48,6 +49,7 @@ ROUTERS = (
     routes_ecoa_tablet,
     routes_irt,
     routes_pharmacy,
+    routes_dashboard,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"

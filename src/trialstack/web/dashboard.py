@@ -160,9 +160,8 @@ def charts(report: dict[str, Any], view: str) -> list[dict[str, Any]]:
         "queries_by_age": lambda: _queries_by_age(report),
         "sdv_backlog": lambda: _bars(report, "sdv_backlog", "Forms awaiting SDV, and missing pages",
                                      (("SDV_BACKLOG", _BLUE), ("MISSING_PAGES", _AMBER))),
-        "data_quality": lambda: _bars(report, "data_quality", "Data quality per site",
-                                      (("EDIT_CHECK_FAILURES", _BLUE), ("QUERY_TURNAROUND", _GREY),
-                                       ("DATA_ENTRY_LAG", _AMBER))),
+        "data_quality": lambda: _bars(report, "data_quality", "Days: query turnaround, and visit to data entry",
+                                      (("QUERY_TURNAROUND", _GREY), ("DATA_ENTRY_LAG", _AMBER))),
     }  # fmt: skip
     return [built[chart]() for chart in CHARTS[view]]
 

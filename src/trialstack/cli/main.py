@@ -27,6 +27,7 @@ from trialstack.cli import (
     webhook,
 )
 from trialstack.cli import backup as backup_cli
+from trialstack.cli import relay as relay_cli
 from trialstack.cli.common import DbOption, clear_errors, console
 from trialstack.cli.demo import DEMO_STUDY
 from trialstack.errors import TrialStackError
@@ -52,6 +53,7 @@ app.command("verify")(ledger.verify_command)
 app.command("rebuild")(ledger.rebuild_command)
 app.command("backup")(backup_cli.backup_command)
 app.command("restore")(backup_cli.restore_command)
+app.command("relay")(relay_cli.relay_command)
 
 app.add_typer(users.user_app, name="user")
 app.add_typer(subjects.subject_app, name="subject")
@@ -172,6 +174,30 @@ def bench_irt_command(
     """Minimization randomizations/s (pure decide + evolve) with --subjects already allocated, against
     random.choice; and the time per randomization at a tenth as many allocated."""
     load_benchmark("irt_bench").run(subjects=subjects, randomizations=randomizations, emit=console.print)
+
+
+@bench_app.command("relay")
+@clear_errors
+def bench_relay_command(
+    events: Annotated[int, typer.Option(help="Ledger events relayed (and published plainly) per backend.")] = 20_000,
+    batch: Annotated[int, typer.Option(help="Relay batch (two in flight; as many for plain nats-py).")] = 1_000,
+    rounds: Annotated[int, typer.Option(help="Rounds of each; the best of each is compared.")] = 3,
+    lag_events: Annotated[int, typer.Option(help="Events appended one per commit while the relay polls.")] = 500,
+    lag_rate: Annotated[float, typer.Option(help="Appends per second during the lag measurement.")] = 100.0,
+    poll_interval: Annotated[float, typer.Option(help="The polling relay's interval in seconds.")] = 0.25,
+    nats_url: Annotated[str, typer.Option(envvar="TRIALSTACK_NATS_URL", help="NATS server URL.")] = (
+        "nats://127.0.0.1:4222"
+    ),
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL (a scratch database is created and dropped).")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """The NATS JetStream relay: events/s against plain nats-py publishing of the same messages, and the lag from
+    commit to a JetStream consumer (p50/p99) with `trialstack relay` polling, on SQLite and PostgreSQL."""
+    load_benchmark("relay_bench").run(
+        events=events, batch=batch, rounds=rounds, lag_events=lag_events, lag_rate=lag_rate,
+        poll_interval=poll_interval, nats_url=nats_url, postgres_server=postgres or None, emit=console.print,
+    )  # fmt: skip
 
 
 def study_checks(definition: StudyDefinition) -> tuple[list[tuple[str, str]], dict[str, RuleType]]:

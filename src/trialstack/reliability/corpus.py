@@ -133,6 +133,15 @@ def valid_sources(study: Path) -> dict[str, bytes]:
     return {"yaml": yaml, "odm": odm.getvalue(), "usdm": json.dumps(usdm, indent=2).encode()}
 
 
+def truncated(data: bytes) -> bytes:
+    """The file cut two thirds of the way in, inside a flow mapping (`{` left open) where there is one after that
+    point: a YAML file cut at a line boundary can still be a valid, shorter study (its later sections optional), which
+    is not the broken file this case is about. XML and JSON cut anywhere are broken."""
+    cut = len(data) * 2 // 3
+    brace = data.find(b"{", cut)
+    return data[: brace + 1] if brace >= 0 else data[:cut]
+
+
 def build_corpus(folder: Path, study: Path, dtd_url: str) -> list[FileCase]:
     """Write every broken study file into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,8 +155,7 @@ def build_corpus(folder: Path, study: Path, dtd_url: str) -> list[FileCase]:
 
     for kind, extension in (("yaml", "yaml"), ("odm", "xml"), ("usdm", "json")):
         data = sources[kind]
-        cut = data[: len(data) * 2 // 3]
-        add(f"truncated.{kind}.{extension}", cut)
+        add(f"truncated.{kind}.{extension}", truncated(data))
         add(f"utf16.{kind}.{extension}", data.decode("utf-8").encode("utf-16"), 1, "UTF-16")
         add(f"utf16-no-bom.{kind}.{extension}", data.decode("utf-8").encode("utf-16-le"), 1, "UTF-16")
     latin = "\nnote: Café au lait\n".encode("latin-1")

@@ -14,7 +14,8 @@ from trialstack.capture.checks import StudyRules
 from trialstack.capture.handlers import read_casebook
 from trialstack.capture.model import Casebook
 from trialstack.capture.readmodel import get_subject
-from trialstack.identity.policy import Action, Grant, Principal
+from trialstack.errors import NotFound
+from trialstack.identity.policy import Action, Forbidden, Grant, Principal
 from trialstack.ledger.envelope import Actor
 
 
@@ -48,3 +49,16 @@ def load_subject(request: Request, principal: Principal, study_id: str, subject_
 def load_rules(request: Request, study_id: str) -> StudyRules:
     with platform_of(request).engine.connect() as connection:
         return study_rules_of(connection, study_id)
+
+
+def authorize_staff_on_subject(
+    request: Request, principal: Principal, action: Action, study_id: str, subject_id: str
+) -> tuple[Grant, str]:
+    """The grant and site for `action` on the subject; a participant sees no other subject, and no staff page."""
+    own = principal.own_subject(study_id)
+    if own is not None:
+        if own != subject_id:
+            raise NotFound(f"subject {subject_id} not found in study {study_id}", field="subject")
+        raise Forbidden(f"{principal.username} may not {action.value} in study {study_id}")
+    with platform_of(request).engine.connect() as connection:
+        return authorize_subject(connection, principal, action, study_id, subject_id)

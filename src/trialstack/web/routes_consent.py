@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 from starlette.datastructures import FormData
 
-from trialstack.api.access import actor_for, authorize_subject, visible_sites
+from trialstack.api.access import actor_for, visible_sites
 from trialstack.api.platform import platform_of
 from trialstack.consent import commands as consent_commands
 from trialstack.consent import events as consent_events
@@ -24,7 +24,7 @@ from trialstack.consent.readmodel import consent_subject, tracker_rows
 from trialstack.errors import InvalidInput, NotFound, TrialStackError
 from trialstack.identity.authentication import reauthenticate_for_signature
 from trialstack.identity.model import NotAuthenticated, TooManyAttempts
-from trialstack.identity.policy import Action, Forbidden, Grant, Principal, authorize
+from trialstack.identity.policy import Action, Principal, authorize
 from trialstack.ledger import store
 from trialstack.ledger.envelope import RecordedEvent
 from trialstack.ledger.registry import decode
@@ -32,7 +32,7 @@ from trialstack.ledger.uow import UnitOfWork
 from trialstack.protocol.definition import StudyDefinition
 from trialstack.protocol.readmodel import version_in_force
 from trialstack.web.forms import errors_of, text
-from trialstack.web.loaders import today
+from trialstack.web.loaders import authorize_staff_on_subject, today
 from trialstack.web.routing import redirect, web_router
 from trialstack.web.run import event_summary, run
 from trialstack.web.session import current_user, posted_form
@@ -75,19 +75,6 @@ def _definition(connection: Connection, study_id: str) -> StudyDefinition:
     if version is None:
         raise NotFound(f"study {study_id} is not loaded", field="study")
     return version.definition
-
-
-def _authorize(
-    request: Request, principal: Principal, action: Action, study_id: str, subject_id: str
-) -> tuple[Grant, str]:
-    """The grant and site for `action` on the subject; a participant sees no other subject, and no staff page."""
-    own = principal.own_subject(study_id)
-    if own is not None:
-        if own != subject_id:
-            raise NotFound(f"subject {subject_id} not found in study {study_id}", field="subject")
-        raise Forbidden(f"{principal.username} may not {action.value} in study {study_id}")
-    with platform_of(request).engine.connect() as connection:
-        return authorize_subject(connection, principal, action, study_id, subject_id)
 
 
 # --- the tracker --------------------------------------------------------------------------------------------------
@@ -164,14 +151,14 @@ def _subject_page(
 @router.get("/studies/{study_id}/subjects/{subject_id}/consent")
 def subject_consent_page(study_id: str, subject_id: str, request: Request, principal: User, done: str = "") -> Response:
     """One subject's consent: invitation, each document's standing, the actions, the signed copies."""
-    _, site_id = _authorize(request, principal, Action.CONSENT_READ, study_id, subject_id)
+    _, site_id = authorize_staff_on_subject(request, principal, Action.CONSENT_READ, study_id, subject_id)
     return _subject_page(request, principal, study_id, subject_id, site_id, done=DONE.get(done))
 
 
 @router.get("/studies/{study_id}/subjects/{subject_id}/consent/copies/{sha256}")
 def subject_copy(study_id: str, subject_id: str, sha256: str, request: Request, principal: User) -> Response:
     """A signed copy of this subject (PDF), by the SHA-256 its signature event holds."""
-    _authorize(request, principal, Action.CONSENT_READ, study_id, subject_id)
+    authorize_staff_on_subject(request, principal, Action.CONSENT_READ, study_id, subject_id)
     platform = platform_of(request)
     with platform.engine.connect() as connection:
         copy = next((c for c in signed_copies(connection, study_id, subject_id) if c["sha256"] == sha256), None)
@@ -190,7 +177,7 @@ def _base(study_id: str, subject_id: str) -> str:
 @router.post("/studies/{study_id}/subjects/{subject_id}/consent/invite")
 def invite(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Invite the subject to the participant app: the one-time code is shown here once, never stored."""
-    grant, site_id = _authorize(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
     values = {"language": text(posted, "language") or "en", "valid_hours": text(posted, "valid_hours") or "72"}
     try:
         if not values["valid_hours"].isdigit():
@@ -220,7 +207,7 @@ def countersign(
     study_id: str, subject_id: str, document_id: str, request: Request, principal: User, posted: Posted
 ) -> Response:
     """Re-authenticate, then countersign the participant's signature (a new signed copy with both signatures)."""
-    grant, site_id = _authorize(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
     password = posted.get("password")
     totp = text(posted, "totp")
     command = consent_commands.CountersignConsent(subject_id, document_id)
@@ -246,7 +233,7 @@ def countersign(
 @router.post("/studies/{study_id}/subjects/{subject_id}/consent/paper")
 def record_paper(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Record a consent signed on paper: date, version, language and the Yes or No to each optional part."""
-    grant, site_id = _authorize(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
     values = {key: value for key, value in posted.items() if isinstance(value, str) and key != "csrf_token"}
     choices = {
         key.split(".", 1)[1]: value == "yes"
@@ -278,7 +265,7 @@ def record_paper(study_id: str, subject_id: str, request: Request, principal: Us
 @router.post("/studies/{study_id}/subjects/{subject_id}/consent/withdraw")
 def withdraw(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Withdraw consent to a whole document or one optional part, saying what continues and why."""
-    grant, site_id = _authorize(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.CONSENT_OBTAIN, study_id, subject_id)
     values = {key: value for key, value in posted.items() if isinstance(value, str) and key != "csrf_token"}
     scope = text(posted, "part") or ""
     try:

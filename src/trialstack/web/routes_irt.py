@@ -23,12 +23,12 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 from starlette.datastructures import FormData
 
-from trialstack.api.access import actor_for, authorize_subject
+from trialstack.api.access import actor_for
 from trialstack.api.platform import platform_of
 from trialstack.errors import InvalidInput, NotFound, TrialStackError
 from trialstack.identity.authentication import reauthenticate_for_signature
 from trialstack.identity.model import NotAuthenticated, TooManyAttempts
-from trialstack.identity.policy import Action, Forbidden, Grant, Principal, Role, authorize
+from trialstack.identity.policy import Action, Principal, Role, authorize
 from trialstack.irt import commands as cmd
 from trialstack.irt import handlers as irt
 from trialstack.irt.readmodel import kits, shipments, subject_row
@@ -38,6 +38,7 @@ from trialstack.ledger.uow import UnitOfWork
 from trialstack.protocol.definition import SITE_FACTOR, StudyDefinition
 from trialstack.protocol.readmodel import version_in_force
 from trialstack.web.forms import errors_of, text
+from trialstack.web.loaders import authorize_staff_on_subject
 from trialstack.web.routing import is_htmx, redirect, web_router
 from trialstack.web.run import run
 from trialstack.web.session import current_user, posted_form
@@ -87,19 +88,6 @@ def role_label(role: str | None) -> str:
         return ROLE_LABELS[Role(role)].lower()
     except ValueError:
         return role.replace("_", " ")
-
-
-def _authorize(
-    request: Request, principal: Principal, action: Action, study_id: str, subject_id: str
-) -> tuple[Grant, str]:
-    """The grant and site for `action` on the subject; a participant sees no other subject, and no staff page."""
-    own = principal.own_subject(study_id)
-    if own is not None:
-        if own != subject_id:
-            raise NotFound(f"subject {subject_id} not found in study {study_id}", field="subject")
-        raise Forbidden(f"{principal.username} may not {action.value} in study {study_id}")
-    with platform_of(request).engine.connect() as connection:
-        return authorize_subject(connection, principal, action, study_id, subject_id)
 
 
 # --- the casebook's IRT panel -------------------------------------------------------------------------------------
@@ -220,14 +208,14 @@ def _panel(
 @router.get("/subjects/{subject_id}/irt")
 def panel(study_id: str, subject_id: str, request: Request, principal: User) -> Response:
     """The subject's randomization, the kits dispensed per visit and returns, and the actions the user may take."""
-    _, site_id = _authorize(request, principal, Action.SUBJECT_READ, study_id, subject_id)
+    _, site_id = authorize_staff_on_subject(request, principal, Action.SUBJECT_READ, study_id, subject_id)
     return _panel(request, principal, study_id, subject_id, site_id)
 
 
 @router.post("/subjects/{subject_id}/irt/randomize")
 def randomize(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Randomize (fresh entropy for a new list); the answer names the number, stratum and date, never the arm."""
-    grant, site_id = _authorize(request, principal, Action.SUBJECT_RANDOMIZE, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.SUBJECT_RANDOMIZE, study_id, subject_id)
     outcome: dict[str, str] = {}
 
     def work(uow: UnitOfWork) -> list[RecordedEvent]:
@@ -251,7 +239,7 @@ def _dispensed(events: Sequence[RecordedEvent]) -> list[str]:
 @router.post("/subjects/{subject_id}/irt/dispense")
 def dispense(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Dispense at a visit: the kit the system assigns, or the kit the site scanned (checked the same way)."""
-    grant, site_id = _authorize(request, principal, Action.KIT_DISPENSE, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.KIT_DISPENSE, study_id, subject_id)
     visit = text(posted, "visit") or ""
     values = {"visit": visit, "kit": text(posted, "kit") or ""}
     try:
@@ -279,7 +267,7 @@ def dispense(study_id: str, subject_id: str, request: Request, principal: User, 
 @router.post("/subjects/{subject_id}/irt/return")
 def return_kit(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Drug accountability: what came back of a kit dispensed to this subject (units counted, condition)."""
-    grant, site_id = _authorize(request, principal, Action.KIT_DISPENSE, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.KIT_DISPENSE, study_id, subject_id)
     kit = text(posted, "kit") or ""
     units = text(posted, "units_returned")
     values = {"units_returned": units or "", "condition": text(posted, "condition") or ""}
@@ -324,7 +312,7 @@ def _unblind_context(
 @router.get("/subjects/{subject_id}/unblind")
 def unblind_page(study_id: str, subject_id: str, request: Request, principal: User) -> Response:
     """The emergency unblinding form: the medical reason, and the investigator's password again."""
-    _, site_id = _authorize(request, principal, Action.SUBJECT_UNBLIND, study_id, subject_id)
+    _, site_id = authorize_staff_on_subject(request, principal, Action.SUBJECT_UNBLIND, study_id, subject_id)
     context = _unblind_context(request, principal, study_id, subject_id, site_id)
     return page(request, "irt/unblind.html", context, principal=principal, study_id=study_id)
 
@@ -333,7 +321,7 @@ def unblind_page(study_id: str, subject_id: str, request: Request, principal: Us
 def unblind(study_id: str, subject_id: str, request: Request, principal: User, posted: Posted) -> Response:
     """Re-authenticate, then break the blind: the treatment is shown in this answer only (never stored, never
     cached); a wrong password or a missing reason refuses and unblinds nothing."""
-    grant, site_id = _authorize(request, principal, Action.SUBJECT_UNBLIND, study_id, subject_id)
+    grant, site_id = authorize_staff_on_subject(request, principal, Action.SUBJECT_UNBLIND, study_id, subject_id)
     password = posted.get("password")
     reason = text(posted, "reason") or ""
     command = cmd.UnblindSubject(subject_id, reason)

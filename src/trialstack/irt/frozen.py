@@ -53,6 +53,12 @@ class FrozenMap(Mapping[K, V]):
     def __len__(self) -> int:
         return self._length
 
+    def each(self) -> Iterator[V]:
+        """Every value, shard by shard (a stable order, not the keys'): for scans that sort or count what they find,
+        without sorting the keys and looking each one up again as `values()` does."""
+        for shard in self._shards:
+            yield from shard.values()
+
     def set(self, entries: Mapping[K, V]) -> FrozenMap[K, V]:
         """A new map with `entries` set; only the shards they fall in are copied."""
         grouped: dict[int, dict[K, V]] = {}

@@ -202,7 +202,7 @@ def decide_register(state: SupplyState, definition: StudyDefinition, command: cm
 def _pick(state: SupplyState, location: str, status: KitStatus, treatment: str, after: date) -> list[Kit]:
     """Kits of `treatment` at `location` in `status` expiring after `after`, first expiry first."""
     kits = [
-        k for k in state.kits.values()
+        k for k in state.kits.each()
         if k.location == location and k.status is status and k.treatment == treatment and k.expiry > after
     ]  # fmt: skip
     return sorted(kits, key=lambda k: (k.expiry, k.kit))
@@ -448,7 +448,7 @@ def decide_resupply(
     for arm in sorted(a.id for a in definition.arms):
         on_hand = len(_pick(state, site_id, KitStatus.AVAILABLE, arm, after))
         coming = sum(
-            1 for k in state.kits.values()
+            1 for k in state.kits.each()
             if k.status is KitStatus.IN_TRANSIT and k.treatment == arm and _bound_for(state, k) == site_id
         )  # fmt: skip
         predicted = demand.get(arm, 0)

@@ -140,7 +140,7 @@ def demo_command(
     if simulation.pharmacy.randomizes:
         for name in IRT_EVENTS:
             console.print(f"  {name}: {stats[name]}")
-    console.print(f"  KriThresholdCrossed: {stats['KriThresholdCrossed']} (KRIs checked daily)", highlight=False)
+    console.print(f"  KriThresholdCrossed: {stats['KriThresholdCrossed']} (KRIs checked weekly)", highlight=False)
     console.print(f"refused commands: {refused}", highlight=False)
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)

@@ -16,6 +16,7 @@ from trialstack.ecoa.readmodel import EcoaReadModel
 from trialstack.identity.readmodel import IdentityReadModel
 from trialstack.integration.webhooks.readmodel import WebhookReadModel
 from trialstack.irt.readmodel import IrtReadModel
+from trialstack.labs.readmodel import LabsReadModel
 from trialstack.ledger.cache import StreamStateCache
 from trialstack.ledger.database import make_engine
 from trialstack.ledger.envelope import Actor
@@ -29,6 +30,8 @@ from trialstack.ops.readmodel import OpsReadModel
 from trialstack.protocol.readmodel import StudyVersions
 from trialstack.queries import handlers as query_policies
 from trialstack.queries.readmodel import QueryReadModel
+from trialstack.reconcile import handlers as reconcile_policies
+from trialstack.reconcile.readmodel import ReconcileReadModel
 from trialstack.settings import Settings
 
 
@@ -44,10 +47,13 @@ def build_wiring() -> LedgerWiring:
     wiring.add_projection(ConsentReadModel())
     wiring.add_projection(EcoaReadModel())
     wiring.add_projection(IrtReadModel())
+    wiring.add_projection(LabsReadModel())
     wiring.add_projection(OpsReadModel())
+    wiring.add_projection(ReconcileReadModel())
     wiring.add_projection(WebhookReadModel())
     for event_type, reactor in (*query_policies.REACTORS.items(), *consent_policies.REACTORS.items()):
         wiring.add_reactor([event_type], reactor)
+    wiring.add_batch_reactor(sorted(reconcile_policies.REACTS_TO), reconcile_policies.reconcile_batch)
     return wiring
 
 

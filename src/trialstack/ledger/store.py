@@ -160,6 +160,24 @@ def find_by_external_id(connection: Connection, source: str, external_id: str) -
     return to_event(row) if row is not None else None
 
 
+def find_by_external_ids(
+    connection: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], RecordedEvent]:
+    """The stored events of these `(source, external_id)` keys: one indexed SELECT per source and 500 ids."""
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in keys:
+        by_source.setdefault(source, []).append(external_id)
+    found: dict[tuple[str, str], RecordedEvent] = {}
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = "source = {p} AND external_id IN (" + ", ".join(["{p}"] * len(chunk)) + ")"
+            for row in _fetch(connection, select_events_sql(connection, where, "id"), [source, *chunk], prepare=False):
+                event = to_event(row)
+                found[(source, event.external_id or "")] = event
+    return found
+
+
 def insert_events(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert rows given as tuples in table order without `id` (a driver-level executemany: the hot write path)."""
     if len(rows) >= COPY_THRESHOLD and connection.dialect.name == "postgresql" and _PIPELINE not in connection.info:

@@ -63,6 +63,7 @@ class UnitOfWork:
         self._new: list[RecordedEvent] = []
         self._reacted = 0
         self._projected = 0
+        self._flushed = 0
         self._cause: RecordedEvent | None = None
         self._connection: Connection | None = None
         self._committed = False
@@ -177,16 +178,17 @@ class UnitOfWork:
         *,
         expected_version: int | None,
         actor: Actor | None = None,
+        checked: bool = False,
     ) -> list[RecordedEvent]:
         """Append events to one stream; `expected_version` None skips the optimistic check (inbound feeds).
 
         A NewEvent whose `(source, external_id)` is already in the ledger is a repeat: nothing is written for it
-        and the stored event is returned in its place.
+        and the stored event is returned in its place. `checked`: the caller has just asked `stored_external_ids`
+        for these under the study lock (a batch of inbound data asks once, not once per stream); the unique
+        constraint still refuses a duplicate.
         """
         connection = self.connection
-        if study_id not in self._heads:
-            self._heads[study_id] = store.lock_study_head(connection, study_id)
-        seq, prev = self._heads[study_id]
+        seq, prev = self.lock_study(study_id)
         version = self._version_to_append_at(stream_type, stream_id, expected_version)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyConflict(stream_type, stream_id, expected_version, version)
@@ -196,13 +198,15 @@ class UnitOfWork:
         result: list[RecordedEvent] = []
         fresh: list[RecordedEvent] = []
         seen: set[tuple[str, str]] = set()
+        inbound = [(e.source, e.external_id) for e in events if e.source is not None and e.external_id is not None]
+        stored = store.find_by_external_ids(connection, inbound) if inbound and not checked else {}
         for new in events:
             if new.source is not None and new.external_id is not None:
                 key = (new.source, new.external_id)
-                repeat = None if key in seen else store.find_by_external_id(connection, *key)
                 if key in seen:
                     raise LedgerError(f"external id {key!r} appears twice in one append")
                 seen.add(key)
+                repeat = stored.get(key)
                 if repeat is not None:
                     result.append(repeat)
                     continue
@@ -225,6 +229,17 @@ class UnitOfWork:
         self._new.extend(fresh)
         result.extend(fresh)
         return result
+
+    def lock_study(self, study_id: str) -> tuple[int, str]:
+        """Take the study's head lock now (appends take it anyway): reads made after it see every committed
+        append of the study and none can slip in before this unit's own (an inbound batch's lookups)."""
+        if study_id not in self._heads:
+            self._heads[study_id] = store.lock_study_head(self.connection, study_id)
+        return self._heads[study_id]
+
+    def stored_external_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these `(source, external_id)` keys the ledger holds (this unit's appends included)."""
+        return set(store.find_by_external_ids(self.connection, keys)) if keys else set()
 
     def _committed_version(self, stream_type: str, stream_id: str) -> int:
         """The stream's committed version, read on a connection of its own (this transaction may be aborted).
@@ -280,7 +295,7 @@ class UnitOfWork:
         )  # fmt: skip
 
     @contextmanager
-    def _caused_by(self, event: RecordedEvent) -> Iterator[None]:
+    def caused_by(self, event: RecordedEvent) -> Iterator[None]:
         previous, self._cause = self._cause, event
         try:
             yield
@@ -310,8 +325,12 @@ class UnitOfWork:
             self._reacted = len(self._new)
             for event in batch:
                 for reactor in self._wiring.reactors.get(event.event_type, ()):
-                    with self._caused_by(event):
+                    with self.caused_by(event):
                         reactor(event, self)
+            for event_types, batch_reactor in self._wiring.batch_reactors:
+                relevant = [event for event in batch if event.event_type in event_types]
+                if relevant:
+                    batch_reactor(relevant, self)
 
     def _project(self) -> None:
         batch = self._new[self._projected :]
@@ -321,6 +340,25 @@ class UnitOfWork:
                 relevant = relevant_events(projection, batch)
                 if relevant:
                     projection.apply(self.connection, relevant)
+
+    def flush(self) -> int:
+        """Settle what was appended so far (reactions, read models) and let go of those events: a long import
+        (a million lab results) keeps its memory flat in one transaction. Returns how many events it let go.
+
+        The transaction stays open; `commit` (or a rollback) still decides for everything. `new_events` and
+        `commit`'s result hold only what came after the last flush.
+        """
+        self.settle()
+        flushed = len(self._new)
+        self._new.clear()
+        self._reacted = self._projected = 0
+        self._flushed += flushed
+        return flushed
+
+    @property
+    def flushed(self) -> int:
+        """Events appended before the last `flush` (no longer in `new_events`)."""
+        return self._flushed
 
     def commit(self) -> list[RecordedEvent]:
         """Settle, write the study heads, commit. Returns every event appended, reactions included.

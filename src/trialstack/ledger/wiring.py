@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,6 +58,10 @@ class ReactionContext(Protocol):
 
     def stream_version(self, stream_type: str, stream_id: str) -> int: ...
 
+    def caused_by(self, event: RecordedEvent) -> AbstractContextManager[None]:
+        """Appends inside the block are reactions to `event` (their causation_id)."""
+        ...
+
     def append(
         self,
         study_id: str,
@@ -72,11 +77,17 @@ class ReactionContext(Protocol):
 Reactor = Callable[[RecordedEvent, ReactionContext], None]
 """A policy: reads a new event and may append more in the same transaction (their causation is that event)."""
 
+BatchReactor = Callable[[Sequence[RecordedEvent], ReactionContext], None]
+"""A policy handed every new event of its types in one reaction round at once, for policies that look up read
+models: one lookup per round instead of one per event (a lab import appends a million results in one unit).
+It sets each reaction's causation with `ReactionContext.caused_by`."""
+
 
 @dataclass
 class LedgerWiring:
     projections: list[Projection] = field(default_factory=list)
     reactors: dict[str, list[Reactor]] = field(default_factory=dict)
+    batch_reactors: list[tuple[frozenset[str], BatchReactor]] = field(default_factory=list)
 
     def add_projection(self, projection: Projection) -> None:
         if any(p.name == projection.name for p in self.projections):
@@ -86,3 +97,6 @@ class LedgerWiring:
     def add_reactor(self, event_types: Sequence[str], reactor: Reactor) -> None:
         for event_type in event_types:
             self.reactors.setdefault(event_type, []).append(reactor)
+
+    def add_batch_reactor(self, event_types: Sequence[str], reactor: BatchReactor) -> None:
+        self.batch_reactors.append((frozenset(event_types), reactor))

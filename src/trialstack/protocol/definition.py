@@ -61,6 +61,7 @@ from trialstack.protocol.definition_kris import (
     Kris,
     KriThreshold,
 )
+from trialstack.protocol.definition_labs import AgeBand, LabExpectations, LabRange, Labs, LabSource, LabTest
 from trialstack.protocol.definition_questionnaires import Instrument, InstrumentItem, Questionnaires
 from trialstack.protocol.definition_supply import Depot, Dispensing, ResupplyLevels, Supply
 from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
@@ -68,6 +69,7 @@ from trialstack.protocol.schedule import Schedule, Visit, VisitType, Window
 __all__ = [
     "SITE_FACTOR",
     "AdverseEventSource",
+    "AgeBand",
     "AppliesTo",
     "Arm",
     "Blinding",
@@ -98,6 +100,11 @@ __all__ = [
     "KriId",
     "KriThreshold",
     "Kris",
+    "LabExpectations",
+    "LabRange",
+    "LabSource",
+    "LabTest",
+    "Labs",
     "Minimization",
     "OptionalPart",
     "Questionnaires",
@@ -198,6 +205,7 @@ class StudyDefinition(ProtocolModel):
     questionnaires: Questionnaires | None = None
     blinding: Blinding | None = None
     kris: Kris | None = None
+    labs: Labs | None = None
 
     def consent_document(self, document_id: str) -> ConsentDocument | None:
         return next((document for document in self.consent if document.id == document_id), None)

@@ -17,6 +17,7 @@ from trialstack.protocol.problems import Finding, NoSource, StudyProblem, locate
 from trialstack.protocol.symbols import RESERVED_NAMES
 from trialstack.protocol.validation_consent import check_consent
 from trialstack.protocol.validation_kris import check_kris
+from trialstack.protocol.validation_labs import check_labs
 from trialstack.protocol.validation_questionnaires import check_questionnaires
 from trialstack.protocol.validation_rules import check_expressions
 from trialstack.protocol.validation_schedule import check_schedule
@@ -40,6 +41,7 @@ def validate_definition(definition: StudyDefinition, *, pruned: Pruned = frozens
         *check_consent(definition),
         *check_questionnaires(definition),
         *check_kris(definition),
+        *check_labs(definition),
     ]
 
 

@@ -60,9 +60,15 @@ class Action(StrEnum):
     SUPPLY_MANAGE = "supply.manage"
     KRI_READ = "kri.read"
     WEBHOOK_MANAGE = "webhook.manage"
+    LAB_READ = "lab.read"
+    LAB_IMPORT = "lab.import"
+    LAB_TRIAGE = "lab.triage"
+    LAB_ALERT_REVIEW = "lab.alert.review"
 
 
-_SITE_STAFF = {Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ}
+_SITE_STAFF = {
+    Action.STUDY_READ, Action.SUBJECT_READ, Action.AUDIT_READ, Action.CONSENT_READ, Action.ECOA_READ, Action.LAB_READ,
+}  # fmt: skip
 _OBTAINS_CONSENT = {Action.CONSENT_OBTAIN, Action.ECOA_ADMINISTER}
 _TREATS = {Action.SUBJECT_RANDOMIZE, Action.KIT_DISPENSE, Action.SUPPLY_RECEIVE}
 _MONITORING = _SITE_STAFF | {Action.QUERY_OPEN, Action.QUERY_CLOSE, Action.EVENTS_READ, Action.KRI_READ}
@@ -72,6 +78,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         _SITE_STAFF
         | {Action.SUBJECT_SCREEN, Action.SUBJECT_ENROL, Action.SUBJECT_WITHDRAW, Action.DATA_ENTER}
         | {Action.QUERY_ANSWER, Action.CASEBOOK_SIGN, Action.ECOA_ALERT_ACKNOWLEDGE, Action.SUBJECT_UNBLIND}
+        | {Action.LAB_ALERT_REVIEW}
         | _OBTAINS_CONSENT
         | _TREATS
     ),
@@ -86,7 +93,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.DATA_MANAGER: frozenset(
         _MONITORING
         | {Action.FORM_FREEZE, Action.CASEBOOK_LOCK, Action.STUDY_LOCK, Action.PERSONAL_DATA_ERASE}
-        | {Action.WEBHOOK_MANAGE}
+        | {Action.WEBHOOK_MANAGE, Action.LAB_IMPORT, Action.LAB_TRIAGE}
     ),
     Role.MEDICAL_MONITOR: frozenset(_MONITORING),
     Role.SAFETY: frozenset(_SITE_STAFF | {Action.EVENTS_READ, Action.KRI_READ}),

@@ -1,0 +1,1 @@
+"""Reconciliation: cross-source checks (EDC against the central laboratory), each discrepancy raised as a query."""

@@ -19,6 +19,7 @@ from trialstack.web import (
     routes_forms,
     routes_home,
     routes_irt,
+    routes_labs,
     routes_participant,
     routes_participant_ecoa,
     routes_pharmacy,
@@ -49,6 +50,7 @@ ROUTERS = (
     routes_ecoa_tablet,
     routes_irt,
     routes_pharmacy,
+    routes_labs,
     routes_dashboard,
 )
 

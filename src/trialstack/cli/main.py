@@ -17,6 +17,7 @@ from trialstack.cli import (
     ecoa,
     export,
     irt,
+    labs,
     ledger,
     ops,
     reliability,
@@ -60,6 +61,7 @@ app.add_typer(subjects.subject_app, name="subject")
 app.add_typer(ecoa.ecoa_app, name="ecoa")
 app.add_typer(consent.consent_app, name="consent")
 app.add_typer(irt.irt_app, name="irt")
+app.add_typer(labs.labs_app, name="labs")
 app.add_typer(ops.ops_app, name="ops")
 app.add_typer(webhook.webhook_app, name="webhook")
 app.add_typer(users.token_app, name="token")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from trialstack.ledger.registry import event_type
 
@@ -15,7 +17,9 @@ class QueryEvent(BaseModel):
 
 @event_type(CONTEXT)
 class QueryOpened(QueryEvent):
-    """`check_id` is set for a system query raised by an edit check; a manual query has none."""
+    """`check_id` is set for a system query raised by an edit check (or a reconciliation discrepancy); a manual
+    query has none. `addressed_to` names the role a system query is for when it is not the site's data to correct
+    (a lab result of a withdrawn subject is the data manager's)."""
 
     query_id: str
     subject_id: str
@@ -25,6 +29,15 @@ class QueryOpened(QueryEvent):
     text: str
     check_id: str | None = None
     opened_on: str
+    addressed_to: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _addressee_only_when_named(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave `addressed_to` out while None: every query opened before it existed keeps its canonical bytes."""
+        data: dict[str, Any] = handler(self)
+        if data.get("addressed_to") is None:
+            data.pop("addressed_to", None)
+        return data
 
 
 @event_type(CONTEXT)

@@ -1,4 +1,5 @@
-"""Query use cases, and the policy that turns edit-check results into system queries and closes them again."""
+"""Query use cases, and the policies that turn edit-check results and reconciliation discrepancies into system
+queries and close them again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from trialstack.queries import commands as cmd
 from trialstack.queries import events as ev
 from trialstack.queries import model
 from trialstack.queries.readmodel import count_for_subject, open_system_query, system_query_state
+from trialstack.reconcile import events as reconcile_events
 
 QUERY = "query"
 
@@ -120,7 +122,51 @@ def on_edit_check_resolved(event: RecordedEvent, uow: ReactionContext) -> None:
                expected_version=state.version, actor=SYSTEM_RULES)  # fmt: skip
 
 
+def on_discrepancy_found(event: RecordedEvent, uow: ReactionContext) -> None:
+    """Policy: a reconciliation discrepancy opens a system query (its check id is the discrepancy id) on the item
+    it names, addressed to the role it names, unless one is already open."""
+    found = decode(event)
+    if not isinstance(found, reconcile_events.ReconciliationDiscrepancyFound):
+        return
+    count, already_open = system_query_state(
+        uow.connection, event.study_id, found.subject_id, found.form, found.discrepancy_id
+    )
+    if already_open is not None:
+        return
+    query_id = _next_query_id(uow, event.study_id, found.subject_id, count)
+    opened = ev.QueryOpened(
+        query_id=query_id,
+        subject_id=found.subject_id,
+        site_id=found.site_id,
+        form=found.form,
+        item=found.item,
+        text=found.detail,
+        check_id=found.discrepancy_id,
+        opened_on=event.occurred_at[:10],
+        addressed_to=found.addressed_to.value,
+    )
+    uow.append(event.study_id, QUERY, stream_id(event.study_id, query_id), [encode(opened)], expected_version=0,
+               actor=SYSTEM_RULES)  # fmt: skip
+
+
+def on_discrepancy_resolved(event: RecordedEvent, uow: ReactionContext) -> None:
+    """Policy: when the sources agree again (or the missing sample arrived), the discrepancy's query closes itself."""
+    resolved = decode(event)
+    if not isinstance(resolved, reconcile_events.ReconciliationDiscrepancyResolved):
+        return
+    query_id = open_system_query(uow.connection, event.study_id, resolved.subject_id, resolved.form,
+                                 resolved.discrepancy_id)  # fmt: skip
+    if query_id is None:
+        return
+    state = load_query(uow, event.study_id, query_id)
+    decided = model.close_automatically(state, resolved.detail)
+    uow.append(event.study_id, QUERY, stream_id(event.study_id, query_id), [encode(e) for e in decided],
+               expected_version=state.version, actor=SYSTEM_RULES)  # fmt: skip
+
+
 REACTORS = {
     capture_events.EditCheckFailed.__name__: on_edit_check_failed,
     capture_events.EditCheckResolved.__name__: on_edit_check_resolved,
+    reconcile_events.ReconciliationDiscrepancyFound.__name__: on_discrepancy_found,
+    reconcile_events.ReconciliationDiscrepancyResolved.__name__: on_discrepancy_resolved,
 }

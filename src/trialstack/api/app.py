@@ -24,6 +24,7 @@ from trialstack.api.bodies import RequestBodyGuard
 from trialstack.api.ecoa_sweeper import start_sweeper
 from trialstack.api.kri_sweeper import start_kri_checks
 from trialstack.api.openapi import install_openapi, problem_responses
+from trialstack.api.reconcile_sweeper import start_reconcile_sweeps
 from trialstack.api.security import install_security
 from trialstack.bootstrap import Platform
 from trialstack.web import install_web
@@ -34,9 +35,12 @@ def create_app(platform: Platform) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = start_sweeper(platform)  # TRIALSTACK_ECOA_SWEEP_MINUTES (0: off); first sweep after one period
         kri_checks = start_kri_checks(platform)  # TRIALSTACK_KRI_CHECK_MINUTES (0: off), likewise
+        reconcile_sweeps = start_reconcile_sweeps(platform)  # TRIALSTACK_RECONCILE_SWEEP_MINUTES (0: off), likewise
         try:
             yield
         finally:
+            if reconcile_sweeps is not None:
+                reconcile_sweeps.stop()
             if sweeper is not None:
                 sweeper.stop()
             if kri_checks is not None:

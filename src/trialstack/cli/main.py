@@ -20,6 +20,7 @@ from trialstack.cli import (
     labs,
     ledger,
     ops,
+    reconcile,
     reliability,
     study,
     study_publish,
@@ -63,6 +64,7 @@ app.add_typer(consent.consent_app, name="consent")
 app.add_typer(irt.irt_app, name="irt")
 app.add_typer(labs.labs_app, name="labs")
 app.add_typer(ops.ops_app, name="ops")
+app.add_typer(reconcile.reconcile_app, name="reconcile")
 app.add_typer(webhook.webhook_app, name="webhook")
 app.add_typer(users.token_app, name="token")
 export.app.command("audit")(audit.export_audit_command)

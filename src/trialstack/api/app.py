@@ -16,6 +16,7 @@ from trialstack.api import (
     routes_ecoa,
     routes_irt,
     routes_kris,
+    routes_labs,
     routes_queries,
     routes_studies,
     routes_webhooks,
@@ -57,6 +58,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_consent.router)
     app.include_router(routes_ecoa.router)
     app.include_router(routes_irt.router)
+    app.include_router(routes_labs.router)
     app.include_router(routes_kris.router)
     app.include_router(routes_webhooks.router)
     install_web(app)

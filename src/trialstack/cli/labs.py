@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.markup import escape
@@ -181,7 +181,7 @@ def import_command(
     --accept-valid is not given; exit 2 on an unreadable file or a bad mapping."""
     if file_format is not None and file_format not in ("csv", "tsv", "hl7", "fhir"):
         raise InvalidInput(f"--format {file_format!r}: choose csv, tsv, hl7 or fhir", field="format")
-    kind, rows = file_rows(file, file_format, mapping)  # type: ignore[arg-type]
+    kind, rows = file_rows(file, cast(Format | None, file_format), mapping)
     platform = bootstrap(database_url=db, migrate=True)
     title = f"{file} ({kind}) → {study}, laboratory {source}"
     try:

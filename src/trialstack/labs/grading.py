@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from trialstack.errors import InvalidInput
 from trialstack.labs.ctcae import CRITERIA, Bound, CtcaeTerm, Direction, Reference
@@ -80,15 +81,15 @@ def grade(
     criteria = CRITERIA.get(term)
     if criteria is None:
         raise UnknownTerm(term)
-    _check_unit(criteria, unit_of_value)
+    _check_unit(criteria.term, unit_of_value)
     if lln is not None and uln is not None and lln > uln:
         raise InvalidInput(f"the LLN {lln} is above the ULN {uln}", field="lln")
-    if not criteria.gradable_from_value:
+    if not _gradable(criteria.term):
         return Grading(
             term,
             None,
             criteria.note or f"CTCAE v5.0 grades {term} by clinical criteria only, not by a value",
-            not_judged=_clinical_above(criteria, 0),
+            not_judged=_clinical_above(criteria.term, 0),
         )
     references: dict[Reference, Decimal | None] = {
         Reference.ABSOLUTE: Decimal(1),
@@ -103,7 +104,7 @@ def grade(
         outcomes = [_meets(bound, value, references, status) for bound in criterion.entry]
         if True in outcomes:
             text = criterion.text or ""
-            not_judged = _clinical_above(criteria, level)
+            not_judged = _clinical_above(criteria.term, level)
             if missing:
                 needs = _ordered(missing)
                 return Grading(
@@ -125,12 +126,15 @@ def grade(
             f"cannot tell whether Grade 1 ({grade_1}) is met without {' and '.join(needs)}",
             needs,
             None,
-            _clinical_above(criteria, 0),
+            _clinical_above(criteria.term, 0),
         )
-    return Grading(term, 0, f"does not meet Grade 1 ({grade_1})", not_judged=_clinical_above(criteria, 0))
+    return Grading(term, 0, f"does not meet Grade 1 ({grade_1})", not_judged=_clinical_above(criteria.term, 0))
 
 
-def _check_unit(criteria: CtcaeTerm, unit_of_value: str) -> None:
+@cache
+def _check_unit(term: str, unit_of_value: str) -> None:
+    """Raises on a unit other than the term's (cached: the importer grades a million values in a few units)."""
+    criteria = CRITERIA[term]
     unit = canonical_unit(unit_of_value)  # UnknownUnit for nonsense even when any unit would do
     if criteria.unit is not None and unit != canonical_unit(criteria.unit):
         raise WrongUnit(criteria.term, unit_of_value, criteria.unit)
@@ -175,13 +179,20 @@ def _meets(bound: Bound, value: Decimal, references: dict[Reference, Decimal | N
             return value <= threshold
 
 
-def _clinical_above(criteria: CtcaeTerm, level: int) -> tuple[str, ...]:
+@cache
+def _clinical_above(term: str, level: int) -> tuple[str, ...]:
+    criteria = CRITERIA[term]
     parts = [
         f"Grade {higher}: {part}" for higher in range(level + 1, 5) for part in criteria.criterion(higher).not_judged
     ]
     if criteria.grade_5:
         parts.append(f"Grade 5: {criteria.grade_5}")
     return tuple(parts)
+
+
+@cache
+def _gradable(term: str) -> bool:
+    return CRITERIA[term].gradable_from_value
 
 
 def _ordered(missing: set[str]) -> tuple[str, ...]:

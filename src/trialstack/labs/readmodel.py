@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, select
@@ -134,8 +135,13 @@ _ALERTS = frozenset({"LabAlertRaised", "LabAlertConfirmed", "LabAlertDismissed"}
 FOLDED = frozenset({*SUBJECT_FACT_EVENTS, *_RESULTS, *_TRIAGE, *_ALERTS, "LabIdentifierMapped"})
 
 
+_RESULT_VALUES = itemgetter(*RESULT_COLUMNS)
+_LOCAL_COLUMNS = frozenset({"study_id", "is_numeric", "corrections", "grade", "term", "received_seq"})
+_PAYLOAD_COLUMNS = [name for name in RESULT_COLUMNS if name not in _LOCAL_COLUMNS]
+
+
 def _result_row(event: RecordedEvent, payload: dict[str, Any], corrections: int) -> dict[str, Any]:
-    row = {name: payload.get(name) for name in RESULT_COLUMNS}
+    row = {name: payload[name] for name in _PAYLOAD_COLUMNS}
     row.update(
         study_id=event.study_id,
         is_numeric=payload["numeric"],
@@ -154,16 +160,17 @@ class LabsReadModel:
 
     def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         rows = RowStore(connection)
-        rows.prefetch_many(list(self._wanted(events).values()))
+        parsed = [(event, event.payload) for event in events]
+        rows.prefetch_many(list(self._wanted(parsed).values()))
         new: dict[Key, dict[str, Any]] = {}
         changed: dict[Key, dict[str, Any]] = {}
-        for event in events:
+        for event, payload in parsed:
             kind = event.event_type
             if kind in _RESULTS:
-                self._result(connection, event, new, changed, rows)
+                self._result(connection, event, payload, new, changed, rows)
             elif kind in SUBJECT_FACT_EVENTS:
-                key = (event.study_id, event.payload["subject_id"])
-                row = follow_subject(rows.get(subject_table, key), kind, event.payload)
+                key = (event.study_id, payload["subject_id"])
+                row = follow_subject(rows.get(subject_table, key), kind, payload)
                 if row is not None:
                     rows.put(subject_table, {"study_id": key[0], "subject_id": key[1], **row})
             elif kind in _TRIAGE:
@@ -171,27 +178,27 @@ class LabsReadModel:
             elif kind in _ALERTS:
                 self._alert(event, rows)
             elif kind == "LabIdentifierMapped":
-                p = event.payload
-                rows.put(identifier_table, {"study_id": event.study_id, "source": p["source"],
-                                            "patient_id": p["patient_id"], "subject_id": p["subject_id"]})  # fmt: skip
+                rows.put(identifier_table, {"study_id": event.study_id, "source": payload["source"],
+                                            "patient_id": payload["patient_id"],
+                                            "subject_id": payload["subject_id"]})  # fmt: skip
         rows.flush()
         marker = "%s" if connection.dialect.name == "postgresql" else "?"
         columns = ", ".join(RESULT_COLUMNS)
         insert = f"INSERT INTO rm_lab_result ({columns}) VALUES ({', '.join([marker] * len(RESULT_COLUMNS))})"
-        store.write(connection, insert, [tuple(row[c] for c in RESULT_COLUMNS) for row in new.values()])
+        store.write(connection, insert, [_RESULT_VALUES(row) for row in new.values()])
         if changed:
             updates = ", ".join(f"{c} = excluded.{c}" for c in RESULT_COLUMNS[2:])
             upsert = f"{insert} ON CONFLICT (study_id, result_id) DO UPDATE SET {updates}"
-            store.write(connection, upsert, [tuple(row[c] for c in RESULT_COLUMNS) for row in changed.values()])
+            store.write(connection, upsert, [_RESULT_VALUES(row) for row in changed.values()])
 
-    def _wanted(self, events: Sequence[RecordedEvent]) -> dict[str, tuple[Table, set[Key]]]:
+    def _wanted(self, events: Sequence[tuple[RecordedEvent, dict[str, Any]]]) -> dict[str, tuple[Table, set[Key]]]:
         wanted: dict[str, tuple[Table, set[Key]]] = {}
 
         def want(table: Table, key: Key) -> None:
             wanted.setdefault(table.name, (table, set()))[1].add(key)
 
-        for event in events:
-            kind, p, study = event.event_type, event.payload, event.study_id
+        for event, p in events:
+            kind, study = event.event_type, event.study_id
             if kind in SUBJECT_FACT_EVENTS:
                 want(subject_table, (study, p["subject_id"]))
             elif kind in ("LabResultReceived", "LabResultCorrected") and p["numeric"]:
@@ -206,11 +213,12 @@ class LabsReadModel:
         self,
         connection: Connection,
         event: RecordedEvent,
+        p: dict[str, Any],
         new: dict[Key, dict[str, Any]],
         changed: dict[Key, dict[str, Any]],
         rows: RowStore,
     ) -> None:
-        p, kind = event.payload, event.event_type
+        kind = event.event_type
         key = (event.study_id, p["result_id"])
         if kind == "LabValueGraded":
             row = new.get(key) or changed.get(key) or _stored_result(connection, key)

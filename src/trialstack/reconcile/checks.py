@@ -184,7 +184,8 @@ def out_of_window(result: CentralResult, facts: SubjectFacts | None, definition:
 
 def not_eligible(result: CentralResult, facts: SubjectFacts | None, definition: StudyDefinition) -> Discrepancy | None:
     """subject_not_eligible_for_samples: collected after the subject withdrew or failed screening, before any
-    consent to a required document is on record (paper consent counts), or after that consent was withdrawn."""
+    consent to a required document is on record (paper consent counts), or after that consent was withdrawn.
+    One per sample (subject and visit), not one per test: the question is whether the sample may be used."""
     on = result.sample_on[:10]
     reasons: list[str] = []
     if facts is not None and facts.status in ENDED and facts.ended_on is not None and facts.ended_on < on:
@@ -203,13 +204,13 @@ def not_eligible(result: CentralResult, facts: SubjectFacts | None, definition: 
         return None
     form, item = query_place(definition, result.test, result.visit)
     site_id = facts.site_id if facts is not None else result.site_id
+    visit = f"visit {result.visit}" if result.visit else "no visit"
     return Discrepancy(
-        discrepancy_id(DiscrepancyKind.SUBJECT_NOT_ELIGIBLE_FOR_SAMPLES, result.subject_id, result.visit, result.test),
-        DiscrepancyKind.SUBJECT_NOT_ELIGIBLE_FOR_SAMPLES, result.subject_id, site_id, result.visit, result.test, form,
-        item,
-        f"A central {_test_name(definition, result.test)} result ({result.result_id}) was collected on {on} from "
-        f"subject {result.subject_id}, who {' and '.join(reasons)}. Data management: confirm with the site and the "
-        f"laboratory whether the sample may be kept and used.",
+        discrepancy_id(DiscrepancyKind.SUBJECT_NOT_ELIGIBLE_FOR_SAMPLES, result.subject_id, result.visit),
+        DiscrepancyKind.SUBJECT_NOT_ELIGIBLE_FOR_SAMPLES, result.subject_id, site_id, result.visit, None, form, item,
+        f"Central laboratory results ({visit}, first seen: {_test_name(definition, result.test)}) come from a "
+        f"sample collected on {on} from subject {result.subject_id}, who {' and '.join(reasons)}. Data management: "
+        f"confirm with the site and the laboratory whether the sample may be kept and used.",
         Addressee.DATA_MANAGER, (_lab_source(result), f"edc:{result.subject_id} status and consent"),
     )  # fmt: skip
 

@@ -13,7 +13,7 @@ sees what this transaction already appended), so a discrepancy is never raised t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from sqlalchemy import Engine
@@ -30,8 +30,10 @@ from trialstack.reconcile.commands import SweepMissingSamples
 from trialstack.reconcile.readmodel import (
     FOLLOWED,
     ITEM_EVENTS,
+    RESULT_EVENTS,
     ReconcileReadModel,
     form_and_item,
+    load_samples,
     load_study,
     load_subjects,
     local_items,
@@ -84,16 +86,48 @@ def reconcile_batch(events: Sequence[RecordedEvent], uow: ReactionContext) -> No
         causes = {e.payload["subject_id"]: e for e in relevant}
         if not causes:
             continue
-        rows = load_subjects(uow.connection, study_id, sorted(causes), definition)
+        tests_of_item: dict[str, list[str]] = defaultdict(list)
+        for test in version.definition.labs.tests:
+            if test.local_item is not None:
+                tests_of_item[test.local_item].append(test.id)
+        whole, scopes = _scopes(relevant, tests_of_item)
+        rows = load_subjects(uow.connection, study_id, sorted(whole), definition)
+        keyed = [(subject, visit, test) for subject, scope in scopes.items() for visit, test in scope]
+        if keyed:
+            rows.merge(load_samples(uow.connection, study_id, keyed, definition))
         for event in relevant:
             _FOLD.fold(event, rows)
         states = subject_states(rows)
         for subject_id, cause in sorted(causes.items()):
             state = states.get(subject_id)
-            decided = model.decide(state, definition, version.hash) if state is not None else []
+            scope = None if subject_id in whole else scopes[subject_id]
+            decided = model.decide(state, definition, version.hash, scope) if state is not None else []
             if decided:
                 with uow.caused_by(cause):
                     _append(uow, study_id, decided)
+
+
+def _scopes(
+    events: Sequence[RecordedEvent], tests_of_item: Mapping[str, Sequence[str]]
+) -> tuple[set[str], dict[str, set[tuple[str, str]]]]:
+    """Which subjects must be re-checked whole (their status, consent or visit dates changed, or a result without
+    a visit) and, for the others, which (visit, test) samples their results and local values touch."""
+    whole: set[str] = set()
+    scopes: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for event in events:
+        p = event.payload
+        subject = p["subject_id"]
+        if event.event_type in ITEM_EVENTS:
+            visit = p["form"].rsplit(".", 1)[0] if "." in p["form"] else None
+            tests = tests_of_item.get(form_and_item(p["form"], p["item"]), ())
+            if visit is None:
+                whole.add(subject)
+            scopes[subject].update((visit, test) for test in tests if visit is not None)
+        elif event.event_type in RESULT_EVENTS and p["visit"] is not None:
+            scopes[subject].add((p["visit"], p["test"]))
+        else:
+            whole.add(subject)
+    return whole, {subject: scope for subject, scope in scopes.items() if subject not in whole}
 
 
 def sweep_missing_samples(uow: UnitOfWork, study_id: str, today: date) -> list[RecordedEvent]:

@@ -7,7 +7,7 @@ protocol and the day are passed in. `decide` raises what is newly wrong and reso
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -110,17 +110,30 @@ def _resolved(discrepancy: Discrepancy, study_version: str) -> ev.Reconciliation
     )  # fmt: skip
 
 
-def decide(subject: SubjectLabs, definition: StudyDefinition, study_version: str) -> list[ev.DiscrepancyFields]:
+def decide(
+    subject: SubjectLabs,
+    definition: StudyDefinition,
+    study_version: str,
+    scope: Collection[tuple[str, str]] | None = None,
+) -> list[ev.DiscrepancyFields]:
     """Raise each discrepancy found now that is not open; resolve each open one that no longer holds.
 
     An open missing sample is resolved here only when a sample for its visit has arrived: whether one is still
-    missing is the sweep's to decide (it depends on the day).
+    missing is the sweep's to decide (it depends on the day). `scope`: the (visit, test) samples the state holds
+    the results of (None: all of the subject's); an open discrepancy outside it is left alone, not resolved.
     """
     found = find_discrepancies(subject, definition)
     decided: list[ev.DiscrepancyFields] = [_found(d, study_version) for i, d in sorted(found.items())
                                            if i not in subject.open]  # fmt: skip
+    visits = {visit for visit, _test in scope} if scope is not None else set()
     for discrepancy_id, discrepancy in sorted(subject.open.items()):
         if discrepancy_id in found:
+            continue
+        if (
+            scope is not None
+            and (discrepancy.visit, discrepancy.test) not in scope
+            and not (discrepancy.test is None and discrepancy.visit in visits)
+        ):
             continue
         waiting = discrepancy.visit is None or not subject.has_sample_for(discrepancy.visit, definition)
         if discrepancy.kind is DiscrepancyKind.SAMPLE_MISSING and waiting:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Index, MetaData, String, Table, Text, select
 
 from trialstack.capture.events import SUBJECT_FACT_EVENTS, follow_subject
 from trialstack.consent.events import ConsentRecordedOnPaper, ConsentSigned, ConsentWithdrawn
@@ -60,6 +60,7 @@ result_table = Table(
     Column("collected_on", String(10)),
     Column("received_on", String(10), nullable=False),
     Column("seq", BigInteger, nullable=False),
+    Index("ix_rm_reconcile_result_sample", "study_id", "subject_id", "visit", "test"),
 )
 local_table = Table(
     "rm_reconcile_local",
@@ -89,7 +90,7 @@ discrepancy_table = Table(
     Column("status", String(10), nullable=False),
 )
 
-_RESULTS = frozenset({LabResultReceived.__name__, LabResultCorrected.__name__})
+_RESULTS = RESULT_EVENTS = frozenset({LabResultReceived.__name__, LabResultCorrected.__name__})
 _CONSENT = frozenset({ConsentSigned.__name__, ConsentRecordedOnPaper.__name__, ConsentWithdrawn.__name__})
 ITEM_EVENTS = frozenset({"ItemValueEntered", "ItemValueChanged", "ItemMarkedNotDone"})
 _OWN = frozenset(cls.__name__ for cls in RECONCILE_EVENTS)
@@ -124,6 +125,11 @@ class MemoryRows:
 
     def delete(self, table: Table, key: Key) -> None:
         self._rows[table.name][key] = None
+
+    def merge(self, other: MemoryRows) -> None:
+        """Take the rows `other` holds (read for other subjects)."""
+        for name, rows in other._rows.items():
+            self._rows[name].update(rows)
 
     def rows(self, table: Table) -> Iterator[Row]:
         return (row for row in self._rows[table.name].values() if row is not None)
@@ -273,6 +279,42 @@ def load_subjects(
                 statement = statement.where(table.c.status == "open")
             for found in connection.execute(statement):
                 rows.put(table, dict(found._mapping))
+    return rows
+
+
+SampleKey = tuple[str, str, str]
+"""(subject, visit instance, test): the results one central sample's test is checked against."""
+
+
+def load_samples(
+    connection: Connection, study_id: str, keys: Sequence[SampleKey], definition: StudyDefinition
+) -> MemoryRows:
+    """What the checks of some samples need: their subjects' facts, local values and open discrepancies, and the
+    central results of exactly these (subject, visit, test) keys, not every result of the subject (a subject has
+    hundreds by the end of a study; a lab import re-checks a few per batch)."""
+    subjects = sorted({key[0] for key in keys})
+    rows = MemoryRows()
+    rows.put(study_table, {"study_id": study_id, "local_items": json.dumps(local_items(definition))})
+    for start in range(0, len(subjects), _CHUNK):
+        chunk = subjects[start : start + _CHUNK]
+        for table in (subject_table, local_table, discrepancy_table):
+            statement = select(table).where(table.c.study_id == study_id, table.c.subject_id.in_(chunk))
+            if table is discrepancy_table:
+                statement = statement.where(table.c.status == "open")
+            for found in connection.execute(statement):
+                rows.put(table, dict(found._mapping))
+    marker = "%s" if connection.dialect.name == "postgresql" else "?"
+    columns = ", ".join(f"t.{column.name}" for column in result_table.columns)
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _CHUNK):
+        samples = ordered[start : start + _CHUNK]
+        values = ", ".join([f"({marker}, {marker}, {marker})"] * len(samples))
+        sql = (f"SELECT {columns} FROM (VALUES {values}) AS v JOIN rm_reconcile_result AS t ON t.study_id = {marker}"
+               " AND t.subject_id = v.column1 AND t.visit = v.column2 AND t.test = v.column3")  # fmt: skip
+        parameters = (*[part for key in samples for part in key], study_id)
+        names = [column.name for column in result_table.columns]
+        for found in connection.exec_driver_sql(sql, parameters):
+            rows.put(result_table, dict(zip(names, found, strict=True)))
     return rows
 
 

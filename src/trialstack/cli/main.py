@@ -180,6 +180,20 @@ def bench_irt_command(
     load_benchmark("irt_bench").run(subjects=subjects, randomizations=randomizations, emit=console.print)
 
 
+@bench_app.command("labs")
+@clear_errors
+def bench_labs_command(
+    rows: Annotated[int, typer.Option(help="Results in the generated central-lab CSV.")] = 1_000_000,
+    subjects: Annotated[int, typer.Option(help="Subjects the results are spread over.")] = 2_000,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL (a scratch database is created and dropped).")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """A lab CSV imported into SQLite and PostgreSQL (seconds, rows/s, peak RSS) against a plain batched INSERT of
+    the same rows, and the peak RSS of a quarter of the file (memory flat)."""
+    load_benchmark("labs_bench").run(rows=rows, subjects=subjects, postgres_server=postgres or None, emit=console.print)
+
+
 @bench_app.command("relay")
 @clear_errors
 def bench_relay_command(

@@ -42,6 +42,11 @@ IRT_EVENTS = (
     "RandomizationListGenerated", "SubjectRandomized", "KitDispensed", "KitReturned", "ShipmentRequested",
     "ShipmentReceived", "KitsQuarantined", "KitsReleased", "ResupplyTriggered", "EmergencyUnblinded",
 )  # fmt: skip
+LAB_EVENTS = (
+    "LabResultReceived", "LabResultCorrected", "LabResultUnmatched", "LabResultAssigned", "LabResultRejected",
+    "LabValueGraded", "LabAlertRaised", "LabAlertConfirmed", "LabAlertDismissed", "ReconciliationDiscrepancyFound",
+    "ReconciliationDiscrepancyResolved",
+)  # fmt: skip
 CONSENT_EVENTS = (
     "ParticipantActivated", "ConsentSigned", "ConsentCountersigned", "ConsentRecordedOnPaper", "ReconsentRequired",
     "ConsentWithdrawn",
@@ -140,6 +145,15 @@ def demo_command(
     if simulation.pharmacy.randomizes:
         for name in IRT_EVENTS:
             console.print(f"  {name}: {stats[name]}")
+    if simulation.laboratory.active:
+        for name in LAB_EVENTS:
+            console.print(f"  {name}: {stats[name]}")
+        lab = simulation.laboratory.stats
+        console.print(
+            f"  central laboratory: {lab['lab files']} deliveries (HL7 ORU and CSV files), {lab['triaged']} results "
+            f"triaged, {lab['samples lost']} samples lost (raised as missing by the weekly sweep)",
+            highlight=False,
+        )
     console.print(f"  KriThresholdCrossed: {stats['KriThresholdCrossed']} (KRIs checked weekly)", highlight=False)
     console.print(f"refused commands: {refused}", highlight=False)
     for reason, count in sorted(simulation.refusals.items(), key=lambda entry: (-entry[1], entry[0])):

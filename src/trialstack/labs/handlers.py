@@ -120,9 +120,10 @@ def receive_results(
     report = LabImportReport(command.source)
     seen: set[str] = set()
     uow.lock_study(study_id)
-    for batch in _batches(command.observations):
+    for n, batch in enumerate(_batches(command.observations)):
+        if n:
+            uow.flush()  # the previous batch: memory stays flat, and the last batch's events are the commit's
         _receive_batch(uow, study_id, version, catalog, batch, report, seen, command.accept_valid)
-        uow.flush()
         if progress is not None:
             progress(len(batch))
     if report.refused and not command.accept_valid:
@@ -247,6 +248,9 @@ def assign_triaged(uow: UnitOfWork, study_id: str, command: cmd.AssignLabResult)
     decided = decide_result(context, observation)
     if isinstance(decided, RowRefused):
         raise InvalidInput(f"{decided.location}, {decided.field}: {decided.reason}", field=decided.field)
+    if decided.kind == "unmatched":
+        reason = decided.triage[0][1].payload["reason"]
+        raise DomainRuleViolation(f"{reason}: choose the visit the sample belongs to", field="visit")
     assignment = {"triage_id": command.triage_id, "subject_id": subject.subject_id, "visit": command.visit,
                   "remember": command.remember}  # fmt: skip
     assigned = NewEvent(ev.LabResultAssigned.__name__, assignment, reason=command.reason)

@@ -218,7 +218,7 @@ def decide_result(context: ResultContext, observation: LabObservation) -> Decide
         return Decided(triage=[unmatched(context.study_id, context.source_id, observation, test, reason, ())],
                        kind="unmatched")  # fmt: skip
     visit = context.visit
-    if visit is None and context.matched_by != "triage":
+    if visit is None:
         labs = catalog.labs
         match = match_visit(context.definition, subject, _collected_on(observation), observation.visit,
                             labs.expected.days_before_visit, labs.expected.visits)  # fmt: skip

@@ -37,6 +37,7 @@ from trialstack.queries.readmodel import get_query, list_queries
 from trialstack.simulation.consent import ConsentDesk, simulated_credentials
 from trialstack.simulation.ecoa import QuestionnaireDesk
 from trialstack.simulation.irt import PharmacyDesk
+from trialstack.simulation.labs import LabDesk
 from trialstack.simulation.values import SubjectProfile, ValueMaker, new_profile
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -139,6 +140,7 @@ class Simulation:
         self.consent = ConsentDesk(self)
         self.questionnaires = QuestionnaireDesk(self)
         self.pharmacy = PharmacyDesk(self)
+        self.laboratory = LabDesk(self)
 
     def at(self, when: datetime, action: Action) -> None:
         heapq.heappush(self._queue, (when, next(self._order), action))
@@ -156,6 +158,7 @@ class Simulation:
         with simulated_credentials(random.Random(f"invitations:{self.seed}")):
             self.clock.set(self.start)
             self.pharmacy.open(self.subjects)
+            self.laboratory.open()
             self._check_kris()
             while self._queue and self._queue[0][0] <= data_cut:
                 when, _, action = heapq.heappop(self._queue)
@@ -252,9 +255,12 @@ class Simulation:
         if dated is None:
             return
         declared = self.definition.visit(visit_id)
+        entered: dict[str, dict[str, str]] = {}
         for form_id in declared.forms if declared is not None else ():
             values = self.values.form_values(form_id, run.profile, on, run.consent, week)
-            self._save(run, FormKey(form_id, visit), {**values, **(overrides or {}).get(form_id, {})})
+            entered[form_id] = {**values, **(overrides or {}).get(form_id, {})}
+            self._save(run, FormKey(form_id, visit), entered[form_id])
+        self.laboratory.at_visit(run, visit_id, on, entered)
         if visit_id != self.definition.schedule.anchor:
             self.questionnaires.at_visit(run, visit_id, on)
             self.pharmacy.at_visit(run, visit_id, on)

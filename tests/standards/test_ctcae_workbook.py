@@ -1,4 +1,4 @@
-"""The CTCAE criteria in trialstack.labs.ctcae against NCI's CTCAE v5.0 workbook: same terms, MedDRA codes
+"""The CTCAE criteria in trialstack.terminology.ctcae against NCI's CTCAE v5.0 workbook: same terms, MedDRA codes
 and Grade 1–5 text, so a typo in the data (or a threshold read from the wrong cell) cannot go unnoticed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import openpyxl  # type: ignore[import-untyped]
 import pytest
 
 from tests.conftest import shared_data
-from trialstack.labs.ctcae import CRITERIA, CtcaeTerm
+from trialstack.terminology.ctcae import CRITERIA, CtcaeTerm
 
 SHEET = "CTCAE v5.0 Clean Copy"
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from trialstack.labs.ranges import ReferenceRange, select_range
-from trialstack.labs.units import Conversion, conversion
 from trialstack.protocol.definition import Labs, LabTest
+from trialstack.terminology.units import Conversion, conversion
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""CTCAE v5.0 grade of one lab value, from the criteria data in `trialstack.labs.ctcae`.
+"""CTCAE v5.0 grade of one lab value, from the criteria data in `trialstack.terminology.ctcae`.
 
 The grade is the highest grade whose entry threshold the value meets (see the `ctcae` docstring for how the
 workbook text is read). What a value cannot tell is reported, never guessed:
@@ -25,8 +25,8 @@ from decimal import Decimal
 from functools import cache
 
 from trialstack.errors import InvalidInput
-from trialstack.labs.ctcae import CRITERIA, Bound, CtcaeTerm, Direction, Reference
-from trialstack.labs.units import canonical_unit
+from trialstack.terminology.ctcae import CRITERIA, Bound, CtcaeTerm, Direction, Reference
+from trialstack.terminology.units import canonical_unit
 
 __all__ = ["Grading", "UnknownTerm", "WrongUnit", "grade"]
 

@@ -17,14 +17,14 @@ from typing import Any
 
 from trialstack.labs import events as ev
 from trialstack.labs.catalog import LabCatalog
-from trialstack.labs.ctcae import CRITERIA
 from trialstack.labs.grading import grade
 from trialstack.labs.matching import SubjectFacts, match_visit
 from trialstack.labs.ranges import flag, parse_range
-from trialstack.labs.units import IncompatibleUnits, UnknownUnit, round_to
 from trialstack.ledger.envelope import NewEvent
 from trialstack.protocol.definition import LabTest, StudyDefinition
 from trialstack.standards.lab_results import LabObservation, ResultStatus
+from trialstack.terminology.ctcae import CRITERIA
+from trialstack.terminology.units import IncompatibleUnits, UnknownUnit, round_to
 
 RESULTS = "lab_results"
 TRIAGE = "lab_triage"

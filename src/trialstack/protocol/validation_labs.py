@@ -4,13 +4,35 @@ the schedule, local-lab items on their forms, and numeric ranges on numeric item
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
-from trialstack.protocol.definition import StudyDefinition
+from trialstack.errors import InvalidInput
+from trialstack.protocol.definition import LabTest, StudyDefinition
 from trialstack.protocol.problems import Finding
+from trialstack.terminology.ctcae import CRITERIA
+from trialstack.terminology.units import conversion, is_known_unit
 
 
 def _known(ids: set[str]) -> str:
     return ", ".join(sorted(ids)) or "none declared"
+
+
+def _test_terms(n: int, test: LabTest) -> Iterator[Finding]:
+    """The test's unit is a unit, and each CTCAE term is one the grader knows, in a unit the test's converts to."""
+    if not is_known_unit(test.unit):
+        yield Finding(f"/labs/tests/{n}/unit", f"unknown unit '{test.unit}': use UCUM, such as mg/dL, mmol/L, 10*9/L")
+        return
+    molar_mass = Decimal(test.molar_mass) if test.molar_mass is not None else None
+    for k, term in enumerate(test.ctcae):
+        criteria = CRITERIA.get(term)
+        if criteria is None:
+            known = ", ".join(sorted(CRITERIA))
+            yield Finding(f"/labs/tests/{n}/ctcae/{k}", f"no CTCAE v5.0 lab grading for '{term}' (known: {known})")
+        elif criteria.unit is not None:
+            try:
+                conversion(test.unit, criteria.unit, molar_mass)
+            except InvalidInput as error:
+                yield Finding(f"/labs/tests/{n}/ctcae/{k}", f"{term} is graded in {criteria.unit}: {error.message}")
 
 
 def check_labs(definition: StudyDefinition) -> Iterator[Finding]:
@@ -22,6 +44,7 @@ def check_labs(definition: StudyDefinition) -> Iterator[Finding]:
     seen: set[str] = set()
     codes: dict[str, str] = {}
     for n, test in enumerate(labs.tests):
+        yield from _test_terms(n, test)
         if test.id in seen:
             yield Finding(f"/labs/tests/{n}/id", f"lab test {test.id} is declared twice")
         seen.add(test.id)

@@ -12,9 +12,11 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
+from trialstack.errors import InvalidInput
 from trialstack.protocol.definition import ItemType, StudyDefinition
 from trialstack.protocol.definition_labs import LabTest
 from trialstack.reconcile.events import Addressee, DiscrepancyKind
+from trialstack.terminology.units import conversion
 
 ENDED = {"withdrawn": "withdrew from the study", "screen_failed": "failed screening"}
 """Capture statuses after which no sample may be collected, and how a sentence says so."""
@@ -225,8 +227,8 @@ def _decimal(text: str) -> Decimal | None:
 
 def local_mismatch(result: CentralResult, local: LocalValue | None, definition: StudyDefinition) -> Discrepancy | None:
     """local_central_mismatch: the EDC's local-lab value and the central value differ by more than the test's
-    `local_tolerance_percent` of the central value. Values in different units are not compared: converting is the
-    labs context's, which reconcile may not import (docs/reconcile.md)."""
+    `local_tolerance_percent` of the central value. A local value in another unit (the EDC item's) is converted to
+    the central one first, with the test's molar mass where the units need it."""
     labs = definition.labs
     test = labs.test(result.test) if labs is not None else None
     if test is None or test.local_item is None or local is None or result.visit is None or not result.numeric:
@@ -235,11 +237,15 @@ def local_mismatch(result: CentralResult, local: LocalValue | None, definition: 
     form = definition.form(form_id)
     item = form.item(item_id) if form is not None else None
     local_unit = local.unit or (item.unit if item is not None else None)
-    if local_unit is not None and result.unit is not None and local_unit.strip() != result.unit.strip():
-        return None
     local_value, central_value = _decimal(local.value), _decimal(result.value)
     if local_value is None or central_value is None:
         return None
+    if local_unit is not None and result.unit is not None and local_unit.strip() != result.unit.strip():
+        molar_mass = Decimal(test.molar_mass) if test.molar_mass is not None else None
+        try:
+            local_value = conversion(local_unit.strip(), result.unit.strip(), molar_mass).apply(local_value)
+        except InvalidInput:
+            return None  # units that cannot be compared (the study validator names them)
     difference = abs(local_value - central_value)
     if difference <= abs(central_value) * test.local_tolerance_percent / 100:
         return None

@@ -32,13 +32,13 @@ from trialstack.labs import commands as cmd
 from trialstack.labs import handlers as labs
 from trialstack.labs.catalog import LabCatalog, compile_catalog
 from trialstack.labs.ranges import ReferenceRange
-from trialstack.labs.units import conversion, round_to
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.protocol.definition import Labs, LabTest
 from trialstack.reconcile.handlers import SYSTEM_RECONCILE, sweep_missing_samples
 from trialstack.standards.hl7_oru import parse_oru, split_messages
 from trialstack.standards.lab_csv import read_csv
 from trialstack.standards.lab_results import LabObservation, LabParseError
+from trialstack.terminology.units import conversion, round_to
 
 if TYPE_CHECKING:
     from trialstack.simulation.simulator import Simulation, SubjectRun

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trialstack.errors import InvalidInput
-from trialstack.labs.ctcae import CRITERIA, Direction
 from trialstack.labs.grading import Grading, UnknownTerm, WrongUnit, grade
-from trialstack.labs.units import UnknownUnit
+from trialstack.terminology.ctcae import CRITERIA, Direction
+from trialstack.terminology.units import UnknownUnit
 
 D = Decimal
 ALT = "Alanine aminotransferase increased"

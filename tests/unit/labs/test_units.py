@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from trialstack.errors import InvalidInput
-from trialstack.labs.units import (
+from trialstack.terminology.units import (
     Conversion,
     IncompatibleUnits,
     UnknownUnit,

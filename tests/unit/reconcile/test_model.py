@@ -107,8 +107,13 @@ def test_a_local_value_differing_by_more_than_the_tolerance_is_a_mismatch(local_
         assert found[0].sources == ["lab:CENTRAL/R-WEEK4-K", "edc:WEEK4.LB.K"]
 
 
-def test_local_values_in_another_unit_are_not_compared() -> None:
-    assert decide(subject(result(), local_values=local("9.9", unit="mEq/L")), demo(), VERSION) == []
+def test_local_values_in_another_unit_are_converted_before_they_are_compared() -> None:
+    assert decide(subject(result(), local_values=local("4.4", unit="mEq/L")), demo(), VERSION) == []
+    assert raised(decide(subject(result(), local_values=local("9.9", unit="mEq/L")), demo(), VERSION)) != []
+
+
+def test_local_values_in_a_unit_that_does_not_convert_are_not_compared() -> None:
+    assert decide(subject(result(), local_values=local("9.9", unit="g/dL")), demo(), VERSION) == []
 
 
 def test_results_of_a_laboratory_that_is_not_central_are_not_reconciled() -> None:

@@ -9,6 +9,7 @@ from trialstack.bdd import (
     steps_eligibility,
     steps_forms,
     steps_irt,
+    steps_labs,
     steps_monitoring,
     steps_personal,
     steps_subjects,
@@ -25,6 +26,7 @@ STEP_MODULES = (
     steps_personal,
     steps_ecoa,
     steps_irt,
+    steps_labs,
 )
 TOPICS = (
     steps_subjects.TIME,
@@ -39,6 +41,7 @@ TOPICS = (
     steps_ecoa.QUESTIONNAIRES,
     steps_irt.RANDOMIZATION,
     steps_irt.SUPPLY,
+    steps_labs.LABORATORY,
     steps_forms.REFUSALS,
 )
 

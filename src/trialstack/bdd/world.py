@@ -77,6 +77,12 @@ class World:
     """The one-time code of the subject's latest invitation to the participant app (shown once to the site)."""
     participant: str | None = None
     """The username of the participant account the subject opened."""
+    lab_message: str | None = None
+    """The last HL7 message the central laboratory sent in the scenario (it may send the very same one again)."""
+    lab_refusal: tuple[str, str, str] | None = None
+    """The last results file refused: its name, and the first refused row's location and reason."""
+    lab_appended: tuple[str, ...] = ()
+    """The event types the central laboratory's last delivery appended (none: everything in it was known)."""
 
     @property
     def study_id(self) -> str:

@@ -94,7 +94,7 @@ def test_a_wrong_expected_version_is_a_conflict_and_writes_nothing(platform: Pla
 
 def test_a_repeated_inbound_message_is_a_no_op(platform: Platform) -> None:
     lab = NewEvent(
-        event_type="LabResultReceived", payload={"test": "K", "value": "4.1"}, source="lab", external_id="M1"
+        event_type="InboundValueReceived", payload={"test": "K", "value": "4.1"}, source="lab", external_id="M1"
     )
     append(platform, "S1/lab", [lab], expected=None)
     append(platform, "S1/lab", [lab], expected=None)

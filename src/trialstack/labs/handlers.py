@@ -118,12 +118,11 @@ def receive_results(
         raise NotFound(f"unknown laboratory '{command.source}' (the study's labs.sources: {known})", field="source")
     catalog = catalog_of(version, labs, command.source)
     report = LabImportReport(command.source)
-    seen: set[str] = set()
     uow.lock_study(study_id)
     for n, batch in enumerate(_batches(command.observations)):
         if n:
             uow.flush()  # the previous batch: memory stays flat, and the last batch's events are the commit's
-        _receive_batch(uow, study_id, version, catalog, batch, report, seen, command.accept_valid)
+        _receive_batch(uow, study_id, version, catalog, batch, report, command.accept_valid)
         if progress is not None:
             progress(len(batch))
     if report.refused and not command.accept_valid:
@@ -150,12 +149,12 @@ def _receive_batch(
     catalog: LabCatalog,
     batch: list[LabObservation | LabParseError],
     report: LabImportReport,
-    seen: set[str],
     accept_valid: bool,
 ) -> None:
     connection, source = uow.connection, catalog.source
     report.rows += len(batch)
     refusals: list[tuple[int, RowRefused]] = []
+    seen: set[str] = set()  # repeats within the batch; an earlier batch's are in the ledger (this transaction's)
     observations: list[tuple[int, LabObservation]] = []
     for index, row in enumerate(batch):
         if isinstance(row, LabParseError):

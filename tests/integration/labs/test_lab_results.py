@@ -205,3 +205,17 @@ def test_the_read_model_rebuilds_to_the_same_checksum(study: Platform) -> None:
     before = projections_checksum(study.engine, study.wiring)
     rebuild(study.engine, study.wiring)
     assert projections_checksum(study.engine, study.wiring) == before
+
+
+def test_a_row_repeated_in_a_later_batch_of_the_same_file_is_a_repeat(
+    study: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(labs, "BATCH", 2)
+    subject = enrolled_subject(study)
+    rows = [result(subject, code, value, unit, line=n) for n, (code, value, unit) in enumerate(
+        [("K", "4.1", "mmol/L"), ("NA", "140", "mmol/L"), ("ALT", "20", "U/L"), ("AST", "22", "U/L")], start=2
+    )]  # fmt: skip
+    report = receive(study, *rows, rows[0])
+    assert (report.rows, report.received, report.repeated) == (5, 4, 1)
+    with study.engine.connect() as connection:
+        assert len(rm.results_of_subject(connection, STUDY, subject)) == 4

@@ -199,9 +199,19 @@ class ResultContext:
 
 
 def decide_result(context: ResultContext, observation: LabObservation) -> Decided | RowRefused:
-    """The events one observation makes: received or corrected (+ grades, + alerts), or unmatched (triage)."""
+    """The events one observation makes: received or corrected (+ grades, + alerts), or unmatched (triage).
+
+    A result of a known subject in an unknown test, or with a value or unit that does not fit its test, is refused
+    (the file or message is bad input); a result of nobody the study knows waits in triage, refused only when its
+    value or unit cannot be right for the test it names."""
     catalog = context.catalog
     test = catalog.test_for(observation.test_code)
+    if test is None and context.subject is None:
+        # nobody's result in a test the study does not have: a data manager decides (most likely: reject it)
+        reason = (f"no subject matches the laboratory's patient id '{observation.patient_id}', and the study has no "
+                  f"test for code '{observation.test_code}'")  # fmt: skip
+        return Decided(triage=[unmatched(context.study_id, context.source_id, observation, None, reason, ())],
+                       kind="unmatched")  # fmt: skip
     if test is None:
         return RowRefused(
             observation.location,

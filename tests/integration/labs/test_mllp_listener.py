@@ -121,7 +121,7 @@ def test_accepted_refused_and_rejected_messages_are_acknowledged_after_the_commi
     assert msa(listener.send(oru("MSG-1", subject))) == "AA"  # a resend: a repeat, stored once
     assert received_events(platform) == 2
 
-    refused = listener.send(oru("MSG-2", "LAB-77", potassium_code="99999-9"))
+    refused = listener.send(oru("MSG-2", subject, potassium_code="99999-9"))  # a subject's unknown test
     assert msa(refused) == "AE"
     err = next(segment for segment in (refused or "").split("\r") if segment.startswith("ERR|"))
     assert "OBX^1^3" in err and "99999-9" in (refused or "")

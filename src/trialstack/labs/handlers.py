@@ -172,7 +172,9 @@ def _receive_batch(
     mapped = rm.mapped_subjects(connection, study_id, source, patient_ids)
     subjects = rm.subject_facts(connection, study_id, {mapped.get(p, p) for p in patient_ids})
     priors = rm.prior_results(connection, study_id, {result_id(source, o) for _, o in observations})
-    baselines = rm.baselines(connection, study_id, subjects)
+    tested = {(mapped.get(o.patient_id, o.patient_id), test.id) for _, o in observations
+              if (test := catalog.test_for(o.test_code)) is not None}  # fmt: skip
+    baselines = rm.baselines(connection, study_id, tested)
     appends: dict[tuple[str, str], list[NewEvent]] = {}
     for index, observation in observations:
         subject_id = mapped.get(observation.patient_id, observation.patient_id)
@@ -242,7 +244,10 @@ def assign_triaged(uow: UnitOfWork, study_id: str, command: cmd.AssignLabResult)
     context = ResultContext(
         study_id, source, version.hash, version.definition, catalog, subject, "triage",
         rm.prior_results(uow.connection, study_id, [rid]).get(rid),
-        rm.baselines(uow.connection, study_id, [subject.subject_id]).get(subject.subject_id, {}), command.visit,
+        rm.baselines(uow.connection, study_id, [(subject.subject_id, t.id) for t in labs.tests]).get(
+            subject.subject_id, {}
+        ),
+        command.visit,
     )  # fmt: skip
     decided = decide_result(context, observation)
     if isinstance(decided, RowRefused):

@@ -340,28 +340,31 @@ def mapped_subjects(connection: Connection, study_id: str, source: str, patient_
 
 
 def prior_results(connection: Connection, study_id: str, result_ids: Iterable[str]) -> dict[str, PriorResult]:
-    wanted = sorted(set(result_ids))
+    """Looked up by primary key through a join to a VALUES list (`RowStore`): an `IN` list of a batch's ids is
+    planned as a scan on PostgreSQL while the table's statistics do not know the rows this import added."""
+    rows = RowStore(connection)
+    keys = [(study_id, result) for result in sorted(set(result_ids))]
+    rows.prefetch(result_table, keys)
     found: dict[str, PriorResult] = {}
-    t = result_table
-    for chunk in _in_chunks(wanted):
-        for row in connection.execute(
-            select(t.c.result_id, t.c.subject_id, t.c.value, t.c.version).where(
-                t.c.study_id == study_id, t.c.result_id.in_(chunk)
-            )
-        ):
-            found[row.result_id] = PriorResult(row.result_id, row.subject_id, row.value, row.version)
+    for key in keys:
+        row = rows.get(result_table, key)
+        if row is not None:
+            found[key[1]] = PriorResult(row["result_id"], row["subject_id"], row["value"], row["version"])
     return found
 
 
-def baselines(connection: Connection, study_id: str, subject_ids: Iterable[str]) -> dict[str, dict[str, Baseline]]:
-    wanted = sorted(set(subject_ids))
+def baselines(
+    connection: Connection, study_id: str, pairs: Iterable[tuple[str, str]]
+) -> dict[str, dict[str, Baseline]]:
+    """The baselines of these (subject, test) pairs, by primary key (see `prior_results`)."""
+    rows = RowStore(connection)
+    keys = [(study_id, subject, test) for subject, test in sorted(set(pairs))]
+    rows.prefetch(baseline_table, keys)
     found: dict[str, dict[str, Baseline]] = {}
-    t = baseline_table
-    for chunk in _in_chunks(wanted):
-        for row in connection.execute(select(t).where(t.c.study_id == study_id, t.c.subject_id.in_(chunk))):
-            found.setdefault(row.subject_id, {})[row.test] = Baseline(
-                Decimal(row.value), row.abnormal, row.collected_at
-            )
+    for key in keys:
+        row = rows.get(baseline_table, key)
+        if row is not None:
+            found.setdefault(key[1], {})[key[2]] = Baseline(Decimal(row["value"]), row["abnormal"], row["collected_at"])
     return found
 
 

@@ -199,9 +199,13 @@ def _receive_batch(
         _refuse(report, refusal)
     if report.refused and not accept_valid:
         return
-    for (stream_type, stream_id), events in appends.items():
-        # the batch's results were looked up above; an alert (rare) is looked up by its own append
-        uow.append(study_id, stream_type, stream_id, events, expected_version=None, checked=stream_type != ALERTS)
+    alerts = [(stream, events) for (stream_type, stream), events in appends.items() if stream_type == ALERTS]
+    with uow.inserted_together():  # the batch's results were looked up above: one INSERT for all of them
+        for (stream_type, stream_id), events in appends.items():
+            if stream_type != ALERTS:
+                uow.append(study_id, stream_type, stream_id, events, expected_version=None, checked=True)
+    for stream_id, events in alerts:  # rare; each looked up by its own append (a repeat is a no-op)
+        uow.append(study_id, ALERTS, stream_id, events, expected_version=None)
 
 
 def _count(report: LabImportReport, decided: Decided) -> None:

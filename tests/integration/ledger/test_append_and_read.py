@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 
 from trialstack.bootstrap import Platform
 from trialstack.ledger import Actor, ConcurrencyConflict, NewEvent, NonCanonicalPayload, store
+from trialstack.ledger.errors import LedgerError
 from trialstack.ledger.chain import GENESIS_HASH, chain_hash, envelope_bytes
 from trialstack.ledger.outbox import acknowledge, pending
 from trialstack.ledger.readmodel import list_streams
@@ -156,3 +157,19 @@ def test_the_database_itself_refuses_update_and_delete(platform: Platform, state
     assert "append-only" in str(caught.value)
     with platform.engine.connect() as connection:
         assert connection.execute(select(ledger_event.c.reason)).scalar_one() is None
+
+
+def test_appends_inserted_together_chain_like_single_appends_and_take_no_expected_version(platform: Platform) -> None:
+    values = [NewEvent("InboundValueReceived", {"n": n}, source="lab", external_id=f"R{n}") for n in range(6)]
+    with platform.unit_of_work(COORDINATOR) as uow:
+        with uow.inserted_together():
+            for n in range(3):
+                uow.append("S1", "subject", f"S1/{n}", values[2 * n : 2 * n + 2], expected_version=None)
+            with pytest.raises(LedgerError):
+                uow.append("S1", "subject", "S1/9", [NewEvent("Noted", {})], expected_version=0)
+        uow.commit()
+    with platform.engine.connect() as connection:
+        events = store.read_study(connection, "S1")
+        assert [e.stream_id for e in events] == ["S1/0", "S1/0", "S1/1", "S1/1", "S1/2", "S1/2"]
+        assert [e.stream_version for e in events] == [1, 2, 1, 2, 1, 2]
+        assert verify(connection).ok

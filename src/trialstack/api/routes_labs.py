@@ -74,12 +74,20 @@ def _body_spec(*types: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {kind: {"schema": schema} for kind in types}}}
 
 
+def _located(error: RowRefused) -> dict[str, str]:
+    """One refused row as the Problem schema's `errors` item (`field` left out when the row has none)."""
+    item = {"location": error.location, "reason": error.reason}
+    if error.field is not None:
+        item["field"] = error.field
+    return item
+
+
 def _refused(report: LabImportReport) -> JSONResponse:
     first = report.errors[0] if report.errors else None
     return problem(
         422, "Lab results refused", f"{report.refused} of {report.rows} results refused, nothing written",
         "lab-import-refused", first.field if first is not None else None,
-        errors=[{"location": e.location, "field": e.field, "reason": e.reason} for e in report.errors],
+        errors=[_located(e) for e in report.errors],
         report=report.as_dict(),
     )  # fmt: skip
 

@@ -27,6 +27,8 @@ from trialstack.ledger.vault import Vault
 from trialstack.ledger.wiring import LedgerWiring, relevant_events
 
 MAX_REACTION_ROUNDS = 20
+ANALYZE_AT_FLUSH = frozenset(4**n for n in range(1, 8))
+"""Flushes after which PostgreSQL's statistics are refreshed in a long unit of work (4, 16, 64, ... 16,384)."""
 
 
 class UnitOfWork:
@@ -64,6 +66,7 @@ class UnitOfWork:
         self._reacted = 0
         self._projected = 0
         self._flushed = 0
+        self._flushes = 0
         self._together: list[tuple[Any, ...]] | None = None
         self._cause: RecordedEvent | None = None
         self._connection: Connection | None = None
@@ -375,12 +378,26 @@ class UnitOfWork:
         The transaction stays open; `commit` (or a rollback) still decides for everything. `new_events` and
         `commit`'s result hold only what came after the last flush.
         """
-        self.settle()
+        settled = self.settle()
+        self._flushes += 1
+        if self._flushes in ANALYZE_AT_FLUSH and self.connection.dialect.name == "postgresql":
+            self._analyze(settled)
         flushed = len(self._new)
         self._new.clear()
         self._reacted = self._projected = 0
         self._flushed += flushed
         return flushed
+
+    def _analyze(self, batch: Sequence[RecordedEvent]) -> None:
+        """ANALYZE the ledger and the read models this batch wrote to. PostgreSQL plans with statistics that know
+        nothing of the rows this transaction added; as a long import grows them, a lookup of a few keys planned
+        for a small table becomes a scan of a large one. ANALYZE inside the transaction counts its own rows."""
+        tables = {"ledger_event"}
+        for projection in self._wiring.projections:
+            if relevant_events(projection, batch):
+                tables.update(table.name for table in projection.tables)
+        for table in sorted(tables):
+            self.connection.exec_driver_sql(f"ANALYZE {table}")
 
     @property
     def flushed(self) -> int:

@@ -9,8 +9,8 @@ from sqlalchemy import select, text
 
 from trialstack.bootstrap import Platform
 from trialstack.ledger import Actor, ConcurrencyConflict, NewEvent, NonCanonicalPayload, store
-from trialstack.ledger.errors import LedgerError
 from trialstack.ledger.chain import GENESIS_HASH, chain_hash, envelope_bytes
+from trialstack.ledger.errors import LedgerError
 from trialstack.ledger.outbox import acknowledge, pending
 from trialstack.ledger.readmodel import list_streams
 from trialstack.ledger.schema import ledger_event

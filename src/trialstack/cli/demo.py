@@ -151,7 +151,7 @@ def demo_command(
         lab = simulation.laboratory.stats
         console.print(
             f"  central laboratory: {lab['lab files']} deliveries (HL7 ORU and CSV files), {lab['triaged']} results "
-            f"triaged, {lab['samples lost']} samples lost (raised as missing by the weekly sweep)",
+            f"triaged, {lab['samples lost']} samples lost (raised as missing by the fortnightly sweep)",
             highlight=False,
         )
     console.print(f"  KriThresholdCrossed: {stats['KriThresholdCrossed']} (KRIs checked weekly)", highlight=False)

@@ -18,6 +18,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
+from trialstack.capture.events import VisitDateRecorded
 from trialstack.errors import NotFound
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.ledger.registry import encode
@@ -38,6 +39,7 @@ from trialstack.reconcile.readmodel import (
     load_subjects,
     local_items,
     subject_states,
+    subjects_with_lab_data,
 )
 
 RECONCILE = "reconcile"
@@ -74,6 +76,11 @@ def reconcile_batch(events: Sequence[RecordedEvent], uow: ReactionContext) -> No
     for event in events:
         by_study[event.study_id].append(event)
     for study_id, batch in by_study.items():
+        with_results = {e.payload["subject_id"] for e in batch if e.event_type in RESULT_EVENTS}
+        named = {e.payload["subject_id"] for e in batch} - with_results
+        followed = with_results | subjects_with_lab_data(uow.connection, study_id, named)
+        if not followed:
+            continue  # no central result and no open discrepancy: nothing to check (most EDC saves)
         version = version_in_force(uow.connection, study_id)
         if version is None or version.definition.labs is None:
             continue
@@ -81,7 +88,8 @@ def reconcile_batch(events: Sequence[RecordedEvent], uow: ReactionContext) -> No
         local = set(local_items(definition))
         relevant = [
             e for e in batch
-            if e.event_type not in ITEM_EVENTS or form_and_item(e.payload["form"], e.payload["item"]) in local
+            if e.payload["subject_id"] in followed
+            and (e.event_type not in ITEM_EVENTS or form_and_item(e.payload["form"], e.payload["item"]) in local)
         ]  # fmt: skip
         causes = {e.payload["subject_id"]: e for e in relevant}
         if not causes:
@@ -90,7 +98,8 @@ def reconcile_batch(events: Sequence[RecordedEvent], uow: ReactionContext) -> No
         for test in version.definition.labs.tests:
             if test.local_item is not None:
                 tests_of_item[test.local_item].append(test.id)
-        whole, scopes = _scopes(relevant, tests_of_item)
+        all_tests = [test.id for test in version.definition.labs.tests]
+        whole, scopes = _scopes(relevant, tests_of_item, definition.schedule.anchor, all_tests)
         rows = load_subjects(uow.connection, study_id, sorted(whole), definition)
         keyed = [(subject, visit, test) for subject, scope in scopes.items() for visit, test in scope]
         if keyed:
@@ -108,10 +117,11 @@ def reconcile_batch(events: Sequence[RecordedEvent], uow: ReactionContext) -> No
 
 
 def _scopes(
-    events: Sequence[RecordedEvent], tests_of_item: Mapping[str, Sequence[str]]
+    events: Sequence[RecordedEvent], tests_of_item: Mapping[str, Sequence[str]], anchor: str, tests: Sequence[str]
 ) -> tuple[set[str], dict[str, set[tuple[str, str]]]]:
-    """Which subjects must be re-checked whole (their status, consent or visit dates changed, or a result without
-    a visit) and, for the others, which (visit, test) samples their results and local values touch."""
+    """Which subjects must be re-checked whole (their status or consent changed, the anchor visit's date moved every
+    window, or a result has no visit) and, for the others, which (visit, test) samples their results, local values
+    and visit dates touch (a visit's date: every test of that visit, for its window)."""
     whole: set[str] = set()
     scopes: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for event in events:
@@ -125,6 +135,8 @@ def _scopes(
             scopes[subject].update((visit, test) for test in tests if visit is not None)
         elif event.event_type in RESULT_EVENTS and p["visit"] is not None:
             scopes[subject].add((p["visit"], p["test"]))
+        elif event.event_type == VisitDateRecorded.__name__ and p["visit"].split(".")[0] != anchor:
+            scopes[subject].update((p["visit"], test) for test in tests)
         else:
             whole.add(subject)
     return whole, {subject: scope for subject, scope in scopes.items() if subject not in whole}

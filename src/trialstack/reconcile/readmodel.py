@@ -286,6 +286,22 @@ SampleKey = tuple[str, str, str]
 """(subject, visit instance, test): the results one central sample's test is checked against."""
 
 
+def subjects_with_lab_data(connection: Connection, study_id: str, subject_ids: Iterable[str]) -> set[str]:
+    """Which of these subjects have a central result or an open discrepancy (one driver-level query per 500): the
+    others have nothing to check, which is most of the EDC's saves, so this runs on nearly every save."""
+    wanted = sorted(set(subject_ids))
+    marker = "%s" if connection.dialect.name == "postgresql" else "?"
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        among = ", ".join([marker] * len(chunk))
+        sql = (f"SELECT subject_id FROM rm_reconcile_result WHERE study_id = {marker} AND subject_id IN ({among})"
+               f" UNION SELECT subject_id FROM rm_reconcile_discrepancy WHERE study_id = {marker}"
+               f" AND subject_id IN ({among}) AND status = 'open'")  # fmt: skip
+        found.update(row[0] for row in connection.exec_driver_sql(sql, (study_id, *chunk, study_id, *chunk)))
+    return found
+
+
 def load_samples(
     connection: Connection, study_id: str, keys: Sequence[SampleKey], definition: StudyDefinition
 ) -> MemoryRows:

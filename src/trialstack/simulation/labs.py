@@ -1,15 +1,15 @@
 """The central laboratory in the simulation, through the labs and reconcile handlers, one unit of work per delivery:
 
 - At each visit where the protocol expects a central sample, the site draws one; the laboratory analyses it and
-  delivers the next morning: the sites of the first half of the study's site list by HL7 v2.5.1 ORU^R01 (a file of
-  one message per sample, LOINC codes), the others by a CSV file in the laboratory's own codes and units
-  (creatinine in µmol/L, glucose in mmol/L), both parsed by `standards` and received by `labs.handlers`.
+  delivers the next morning: the first half of the study's sites' first samples (screening) by HL7 v2.5.1 ORU^R01
+  (a file of one message per sample, LOINC codes), every other sample by a CSV file in the laboratory's own codes
+  and units (creatinine in µmol/L, glucose in mmol/L), both parsed by `standards` and received by `labs.handlers`.
 - Values follow the subject's local-lab values where the EDC has them (within a few percent), else the reference
   range; now and then a value is severe enough for a CTCAE grade 3 or 4, which alerts the investigator, who
   confirms the proposed adverse event or dismisses it with a reason the next day.
 - Now and then the laboratory mistypes a subject number (the result waits in triage until the data manager assigns
   it), sends a corrected result a day later (HL7 OBX-11 C), sends a local value that disagrees with the EDC, or
-  loses a sample (reconciliation's weekly sweep raises it as missing). Once, a result for somebody who is not in
+  loses a sample (reconciliation's fortnightly sweep raises it as missing). Once, a result for somebody who is not in
   the study arrives, and the data manager rejects it.
 
 Its own seeded generator, so the rest of the simulation draws what it drew before for a seed.
@@ -49,7 +49,7 @@ MISTYPED = 0.01
 CORRECTED = 0.03
 LOST = 0.03
 LOCAL_DISAGREES = 0.04
-SWEEP_DAYS = 7
+SWEEP_DAYS = 14
 CSV_UNITS = {"mg/dL": "umol/L"}
 """The CSV laboratory reports these mass concentrations as amount of substance (when the test has a molar mass)."""
 DISMISSAL = "Haemolysed sample: the repeat drawn the same day was within the normal range."
@@ -98,7 +98,7 @@ class LabDesk:
         return Actor(f"feed:{self.source}", "system")
 
     def open(self) -> None:
-        """Reconciliation's missing-sample sweep, weekly from the start (the server runs it every hour)."""
+        """Reconciliation's missing-sample sweep, every 14 days from the start (the server runs it every hour)."""
         if self.active:
             self._sweep()
 
@@ -118,7 +118,8 @@ class LabDesk:
         collected = datetime.combine(on, time(8, self.rng.randint(0, 59)), UTC)
         values = {test.id: value for test in labs.tests if (value := self._value(test, run, entered)) is not None}
         sites = [site.id for site in self.sim.definition.sites]
-        hl7 = sites.index(run.site_id) < max(1, len(sites) // 2) if run.site_id in sites else True
+        first_half = sites.index(run.site_id) < max(1, len(sites) // 2) if run.site_id in sites else True
+        hl7 = first_half and visit_id == labs.expected.visits[0]  # the interface went live after screening
         patient = run.subject_id
         if self.rng.random() < MISTYPED:
             patient = _mistyped(run.subject_id)

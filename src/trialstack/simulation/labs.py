@@ -34,6 +34,8 @@ from trialstack.labs.catalog import LabCatalog, compile_catalog
 from trialstack.labs.ranges import ReferenceRange
 from trialstack.ledger.envelope import Actor, RecordedEvent
 from trialstack.protocol.definition import Labs, LabTest
+from trialstack.queries import commands as qcmd
+from trialstack.queries import handlers as queries
 from trialstack.reconcile.handlers import SYSTEM_RECONCILE, sweep_missing_samples
 from trialstack.standards.hl7_oru import parse_oru, split_messages
 from trialstack.standards.lab_csv import read_csv
@@ -80,6 +82,7 @@ class LabDesk:
     _messages: int = 0
     _stranger_sent: bool = False
     _folder: Path = field(init=False)
+    _scratch: tempfile.TemporaryDirectory[str] = field(init=False)
     _catalog: LabCatalog | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,7 +90,8 @@ class LabDesk:
         self.labs = self.sim.definition.labs
         central = [source for source in self.labs.sources if source.central] if self.labs is not None else []
         self.source = central[0].id if central else ""
-        self._folder = Path(tempfile.mkdtemp(prefix="trialstack-demo-labs-"))
+        self._scratch = tempfile.TemporaryDirectory(prefix="trialstack-demo-labs-")
+        self._folder = Path(self._scratch.name)
         self._catalog = compile_catalog(self.labs, self.source) if self.labs is not None and self.source else None
 
     @property
@@ -105,6 +109,30 @@ class LabDesk:
     def _sweep(self) -> None:
         self.sim._do(SYSTEM_RECONCILE, _sweep_today, self.sim.clock.now().date())
         self.sim.at(self.sim.clock.now() + timedelta(days=SWEEP_DAYS), self._sweep)
+
+    # reconciliation queries (answered with this desk's generator: the rest of the simulation draws as before) --
+    @staticmethod
+    def owns_query(event: RecordedEvent) -> bool:
+        return str(event.payload.get("check_id") or "").startswith("RC-")
+
+    def plan_query_answer(self, event: RecordedEvent) -> None:
+        """The site checks a reconciliation query against the hospital's report within days and answers it; the
+        data manager closes it a few days later (unless a correction closed it first)."""
+        query_id = event.payload["query_id"]
+        run = self.sim._runs.get(event.payload["subject_id"])
+        if run is None or run.withdrawn:
+            return
+        answer = "Checked against the laboratory report: the local value is the one on the source document."
+        when = self.sim.clock.now() + timedelta(days=self.rng.randint(1, 10), hours=self.rng.randint(1, 7))
+        self.sim.at(when, partial(self._answer, run, query_id, answer))
+
+    def _answer(self, run: SubjectRun, query_id: str, answer: str) -> None:
+        if not self.sim._query_has_status(query_id, "open"):
+            return
+        coordinator = self.sim.staff.coordinator(run.site_id)
+        if self.sim._do(coordinator, queries.answer_query, qcmd.AnswerQuery(query_id, answer)) is not None:
+            when = self.sim.clock.now() + timedelta(days=self.rng.randint(2, 7))
+            self.sim.at(when, partial(self.sim._close, query_id))
 
     # samples ---------------------------------------------------------------------------------------------
     def at_visit(self, run: SubjectRun, visit_id: str, on: date, entered: dict[str, dict[str, str]]) -> None:
@@ -187,7 +215,7 @@ class LabDesk:
             messages = split_messages(path.read_text())
             observations = [o for n, m in enumerate(messages, 1) for o in parse_oru(m, f"{path.name} message {n}")]
         else:
-            observations = list(read_csv(path))
+            observations = list(read_csv(path, name=path.name))  # locations name the file, not the scratch folder
         committed = self.sim._do(self.feed(), labs.receive_results, cmd.ReceiveLabResults(self.source, observations))
         self.stats["lab files"] += 1
         for event in committed or ():

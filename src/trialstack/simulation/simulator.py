@@ -204,7 +204,10 @@ class Simulation:
         for event in committed:
             self.stats[event.event_type] += 1
             if event.event_type == "QueryOpened" and event.actor_id == "system:rules":
-                self._plan_site_response(event)
+                if self.laboratory.owns_query(event):
+                    self.laboratory.plan_query_answer(event)
+                else:
+                    self._plan_site_response(event)
         return committed
 
     @staticmethod

@@ -267,15 +267,16 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def read_csv(
-    path: str | Path, mapping: CsvMapping = DEFAULT_MAPPING, *, delimiter: str | None = None
+    path: str | Path, mapping: CsvMapping = DEFAULT_MAPPING, *, delimiter: str | None = None, name: str | None = None
 ) -> Iterator[LabObservation | LabParseError]:
     """Each data row of the file as a LabObservation, or a LabParseError located "FILE line N"; lazily.
 
     The header is checked against the mapping when the first item is asked for: a mapped column the header lacks
-    raises one LabParseError there, before any row. `delimiter` overrides the mapping's and the sniffed one.
+    raises one LabParseError there, before any row. `delimiter` overrides the mapping's and the sniffed one; `name`
+    is how locations call the file (default: the path as given).
     """
     path = Path(path)
-    name = str(path)
+    name = name or str(path)
     with path.open(encoding=mapping.encoding, newline="") as stream:
         try:
             header_line = stream.readline()
